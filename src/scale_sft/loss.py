@@ -1,0 +1,111 @@
+"""The SCALe loss and the vanilla SFT loss, both as per-token weights times per-token cross-entropy.
+
+SCALe (our reading of the paper, see the README), for sample ``i`` of an optimizer step of ``N`` samples::
+
+    L_think_i  = mean CE over the THINK tokens of sample i
+    L_answer_i = mean CE over the ANSWER tokens of sample i
+    L_i        = (1 - w) * L_think_i + w * L_answer_i      (L_answer_i alone when the sample has no THINK)
+    L          = (1 / N) * sum_i L_i
+
+so each segment counts by its weight, not by its length. Vanilla SFT is the token mean over THINK and
+ANSWER tokens together. Both are ``sum_t weight_t * CE_t / normalizer``: the weights depend only on one
+sample's segment ids, and the normalizer (samples for SCALe, tokens for vanilla) is counted over the whole
+optimizer step, so the gradient does not depend on how the step is split into micro-batches or ranks.
+Per-token CE can come from a fused LM head that never builds the vocabulary logits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from scale_sft.segments import ANSWER, THINK
+
+LOSS_METHODS = ("scale", "vanilla")
+
+
+def _check_method(method: str) -> None:
+    if method not in LOSS_METHODS:
+        raise ValueError(f"Unknown loss method {method!r}; choose one of {LOSS_METHODS}.")
+
+
+def token_weights(segment_ids: torch.Tensor, method: str, answer_weight: float) -> torch.Tensor:
+    """Per-token loss weights (before dividing by the step's normalizer), shape of ``segment_ids``.
+
+    SCALe: ``(1 - w) / n_think_i`` on THINK tokens and ``w / n_answer_i`` on ANSWER tokens (``1 / n_answer_i``
+    for a direct answer), so every sample's weights sum to 1. Vanilla: 1 on every supervised token.
+    """
+    _check_method(method)
+    think, answer = segment_ids == THINK, segment_ids == ANSWER
+    if method == "vanilla":
+        return (think | answer).float()
+    n_think = think.sum(dim=-1, keepdim=True)
+    n_answer = answer.sum(dim=-1, keepdim=True)
+    has_think = n_think > 0
+    think_w = torch.where(has_think, (1.0 - answer_weight) / n_think.clamp(min=1), 0.0)
+    answer_w = torch.where(has_think, answer_weight, 1.0) / n_answer.clamp(min=1)
+    return think * think_w + answer * answer_w
+
+
+def loss_normalizer(segment_ids: torch.Tensor, method: str) -> torch.Tensor:
+    """What the weighted sum is divided by: supervised samples (SCALe) or supervised tokens (vanilla).
+
+    Summed over every micro-batch and rank of an optimizer step, it makes the loss that step's mean.
+    """
+    _check_method(method)
+    supervised = segment_ids > 0
+    if method == "vanilla":
+        return supervised.sum()
+    return supervised.any(dim=-1).sum()
+
+
+@dataclass
+class LossOutput:
+    """The loss and detached per-segment sums for logging (identical for both methods)."""
+
+    loss: torch.Tensor
+    think_ce_sum: torch.Tensor
+    think_tokens: torch.Tensor
+    answer_ce_sum: torch.Tensor
+    answer_tokens: torch.Tensor
+
+    def stats(self) -> torch.Tensor:
+        """The four logging sums as one tensor, to reduce across ranks in a single call."""
+        return torch.stack(
+            [self.think_ce_sum, self.think_tokens, self.answer_ce_sum, self.answer_tokens]
+        ).float()
+
+
+def scale_loss(
+    per_token_ce: torch.Tensor,
+    segment_ids: torch.Tensor,
+    method: str = "scale",
+    answer_weight: float = 0.5,
+    normalizer: torch.Tensor | float | None = None,
+) -> LossOutput:
+    """SCALe or vanilla loss from per-token cross-entropy aligned with ``segment_ids``.
+
+    Args:
+        per_token_ce: (batch, seq) cross-entropy of each token's label (any value where ``segment_ids == 0``).
+        segment_ids: (batch, seq) 0 = no loss, 1 = THINK, 2 = ANSWER, aligned with ``per_token_ce``.
+        method: ``"scale"`` or ``"vanilla"``.
+        answer_weight: ``w`` of the SCALe mix (ignored by vanilla).
+        normalizer: ``loss_normalizer`` summed over the whole optimizer step; defaults to this batch's, which
+            makes the result this batch's mean. Pass the step's when the step spans several micro-batches.
+    """
+    weights = token_weights(segment_ids, method, answer_weight)
+    supervised = segment_ids > 0
+    ce = torch.where(supervised, per_token_ce, torch.zeros_like(per_token_ce))  # no NaN/inf leaks from ignored
+    if normalizer is None:
+        normalizer = loss_normalizer(segment_ids, method)
+    loss = (weights.to(ce.dtype) * ce).sum() / torch.as_tensor(normalizer, device=ce.device).clamp(min=1)
+    think, answer = segment_ids == THINK, segment_ids == ANSWER
+    detached = ce.detach().float()
+    return LossOutput(
+        loss=loss,
+        think_ce_sum=(detached * think).sum(),
+        think_tokens=think.sum(),
+        answer_ce_sum=(detached * answer).sum(),
+        answer_tokens=answer.sum(),
+    )

@@ -1,0 +1,197 @@
+"""Tiny, randomly initialised vision-language models of the real architectures, built offline.
+
+No weights can be downloaded here, so tests and the demo use models this module builds: the real model and
+processor classes with a few layers, and a byte-level BPE tokenizer trained locally on the synthetic corpus.
+They are saved with ``save_pretrained`` and loaded back only by path through ``AutoModelForImageTextToText`` /
+``AutoProcessor``, the code path a hub checkpoint takes.
+
+Each architecture is one builder in ``ARCHITECTURES``; everything specific to it (special tokens, chat template,
+configs, processor) stays inside that builder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from transformers import PreTrainedTokenizerFast
+
+from scale_sft.data.format import DEFAULT_TAGS, CotTags
+
+# Qwen2's pre-tokenisation regex: byte-level BPE where a tag such as `</think>` splits into several
+# pieces that can merge with neighbouring characters (`>\n`), the case segment labelling must survive.
+_QWEN_SPLIT = (
+    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+)
+
+
+@dataclass(frozen=True)
+class TinySize:
+    """Model size; the defaults (about 1.5M parameters) train on 2 CPU cores in minutes."""
+
+    hidden_size: int = 128
+    num_layers: int = 4
+    num_heads: int = 4
+    num_kv_heads: int = 2
+    intermediate_size: int = 384
+    vision_hidden_size: int = 64
+    vision_depth: int = 2
+    vocab_size: int = 1024
+
+
+def train_bpe_tokenizer(
+    texts: Iterable[str], special_tokens: list[str], vocab_size: int, pad_token: str, eos_token: str
+) -> PreTrainedTokenizerFast:
+    """Train a byte-level BPE tokenizer (Qwen2-style pre-tokenisation) on ``texts``."""
+    tokenizer = Tokenizer(models.BPE())
+    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
+        [
+            pre_tokenizers.Split(Regex(_QWEN_SPLIT), behavior="isolated"),
+            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+        ]
+    )
+    tokenizer.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=special_tokens,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tokenizer.train_from_iterator(texts, trainer=trainer)
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tokenizer,
+        pad_token=pad_token,
+        eos_token=eos_token,
+        additional_special_tokens=[t for t in special_tokens if t not in (pad_token, eos_token)],
+    )
+
+
+def _add_tag_tokens(tokenizer: PreTrainedTokenizerFast, tags: CotTags) -> None:
+    """Make the four tag strings single special tokens (off by default: real tokenizers split them)."""
+    tokenizer.add_special_tokens(
+        {"additional_special_tokens": [tags.think_start, tags.think_end, tags.answer_start, tags.answer_end]},
+        replace_extra_special_tokens=False,
+    )
+
+
+# Qwen2.5-VL: ChatML turns, images as <|vision_start|><|image_pad|><|vision_end|> (the processor
+# expands <|image_pad|> to one token per merged 28x28 patch).
+QWEN_CHAT_TEMPLATE = (
+    "{%- for message in messages -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' -%}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
+    "{%- elif part['type'] == 'text' -%}{{ part['text'] }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{ '<|im_end|>\\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
+)
+
+
+def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
+    """A tiny ``Qwen2_5_VLForConditionalGeneration`` and its real processor classes."""
+    from transformers import (
+        Qwen2_5_VLConfig,
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    specials = [
+        "<|endoftext|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|vision_start|>",
+        "<|vision_end|>",
+        "<|image_pad|>",
+        "<|video_pad|>",
+    ]
+    tokenizer = train_bpe_tokenizer(texts, specials, size.vocab_size, pad_token="<|endoftext|>", eos_token="<|im_end|>")
+    if special_tags:
+        _add_tag_tokens(tokenizer, tags)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+    head_dim = size.hidden_size // size.num_heads
+    eighth = head_dim // 16  # M-RoPE splits the head_dim / 2 rotary pairs 2:3:3 into time, height, width
+    config = Qwen2_5_VLConfig(
+        text_config={
+            "vocab_size": len(tokenizer),
+            "hidden_size": size.hidden_size,
+            "intermediate_size": size.intermediate_size,
+            "num_hidden_layers": size.num_layers,
+            "num_attention_heads": size.num_heads,
+            "num_key_value_heads": size.num_kv_heads,
+            "max_position_embeddings": 2048,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 10000.0,
+                "mrope_section": [eighth * 2, eighth * 3, eighth * 3],
+            },
+            "bos_token_id": ids["<|endoftext|>"],
+            "eos_token_id": ids["<|im_end|>"],
+            "pad_token_id": ids["<|endoftext|>"],
+        },
+        vision_config={
+            "depth": size.vision_depth,
+            "hidden_size": size.vision_hidden_size,
+            "intermediate_size": size.vision_hidden_size * 2,
+            "num_heads": 2,
+            "out_hidden_size": size.hidden_size,
+            "patch_size": 14,
+            "spatial_merge_size": 2,
+            "temporal_patch_size": 2,
+            "window_size": 56,
+            "fullatt_block_indexes": [size.vision_depth - 1],
+        },
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = Qwen2_5_VLForConditionalGeneration(config)
+    # Small images keep sequences short on CPU: at most 16x16 patches of 14 px (64 image tokens after merging).
+    image_processor = Qwen2VLImageProcessor(min_pixels=56 * 56, max_pixels=224 * 224)
+    processor = Qwen2_5_VLProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        video_processor=Qwen2VLVideoProcessor(),
+        chat_template=QWEN_CHAT_TEMPLATE,
+    )
+    return model, processor
+
+
+Builder = Callable[[Iterable[str], TinySize, bool, CotTags, int], tuple]
+ARCHITECTURES: dict[str, Builder] = {"qwen2_5_vl": build_qwen2_5_vl}
+
+
+def make_tiny_model(
+    out_dir: str | Path,
+    arch: str = "qwen2_5_vl",
+    texts: Iterable[str] | None = None,
+    size: TinySize = TinySize(),
+    special_tags: bool = False,
+    tags: CotTags = DEFAULT_TAGS,
+    seed: int = 0,
+) -> Path:
+    """Build a tiny model of ``arch``, train its tokenizer on ``texts`` and save model + processor to ``out_dir``.
+
+    ``texts`` defaults to the synthetic corpus. ``special_tags`` adds the tag strings as single special tokens.
+    """
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"Unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}.")
+    if texts is None:
+        from scale_sft.data.synthetic import corpus_texts, make_records
+
+        texts = list(corpus_texts(make_records(2000, seed=seed, split="tokenizer")))
+    model, processor = ARCHITECTURES[arch](texts, size, special_tags, tags, seed)
+    out = Path(out_dir)
+    model.save_pretrained(out)  # safetensors by default
+    processor.save_pretrained(out)
+    return out

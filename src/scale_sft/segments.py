@@ -1,0 +1,95 @@
+"""Which tokens are reasoning (THINK), which are answer (ANSWER), and which get no loss.
+
+Boundaries (our reading of the paper, see the README): the assistant completion is split at the end of the
+``</think>`` tag. Everything up to and including ``</think>`` is THINK; everything after it (``<answer>``, the
+answer, ``</answer>``, the template's end-of-turn tokens) is ANSWER. Tags are supervised. Prompt, image and
+padding tokens get no loss. A completion without think tags is a direct answer: all ANSWER.
+
+Labelling works on characters, not token ids, so it stays exact when a tag is several BPE tokens that merge
+with neighbouring characters (``>\\n``), when the prompt itself contains ``<think>``, and under any padding.
+Spans are measured from the *end* of the rendered text: processors expand image placeholders inside the
+prompt, which shifts every character before the completion but none inside it. A token belongs to the
+segment that holds its first character.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from scale_sft.data.format import DEFAULT_TAGS, CotTags
+
+IGNORE, THINK, ANSWER = 0, 1, 2
+
+
+class MalformedSampleError(ValueError):
+    """A completion whose think/answer tags cannot be split by the rules above."""
+
+
+def answer_start(completion: str, tags: CotTags = DEFAULT_TAGS) -> int:
+    """Character offset in ``completion`` where ANSWER starts (0 for a direct answer).
+
+    Raises ``MalformedSampleError`` for: only one of the think tags, several think blocks, tags out of order,
+    nothing after ``</think>``, or unbalanced / out-of-order answer tags.
+    """
+    n_open, n_close = completion.count(tags.think_start), completion.count(tags.think_end)
+    if n_open == 0 and n_close == 0:
+        split = 0
+    elif n_open != 1 or n_close != 1:
+        kind = "only one think tag" if (n_open == 0) != (n_close == 0) else "several think blocks"
+        raise MalformedSampleError(kind)
+    else:
+        start, end = completion.find(tags.think_start), completion.find(tags.think_end)
+        if end < start:
+            raise MalformedSampleError("think tags out of order")
+        split = end + len(tags.think_end)
+        if not completion[split:].strip():
+            raise MalformedSampleError("nothing after the think block")
+    rest = completion[split:]
+    a_open, a_close = rest.count(tags.answer_start), rest.count(tags.answer_end)
+    if (a_open or a_close) and not (
+        a_open == 1 and a_close == 1 and rest.find(tags.answer_start) < rest.find(tags.answer_end)
+    ):
+        raise MalformedSampleError("unbalanced or out-of-order answer tags")
+    if tags.answer_start in completion[:split]:
+        raise MalformedSampleError("answer tag inside the think block")
+    return split
+
+
+@dataclass(frozen=True)
+class SampleSpans:
+    """Where the completion and its ANSWER start, as character distances from the end of the rendered text."""
+
+    completion_from_end: int
+    answer_from_end: int
+
+
+def sample_spans(text: str, completion_start: int, tags: CotTags = DEFAULT_TAGS) -> SampleSpans:
+    """Spans of a rendered sample whose supervised completion starts at ``completion_start``.
+
+    Everything after the completion start (including the template's end-of-turn suffix) is supervised.
+    """
+    split = completion_start + answer_start(text[completion_start:], tags)
+    return SampleSpans(completion_from_end=len(text) - completion_start, answer_from_end=len(text) - split)
+
+
+def segment_ids_from_offsets(
+    offset_mapping: torch.Tensor, attention_mask: torch.Tensor, spans: Sequence[SampleSpans]
+) -> torch.Tensor:
+    """``segment_ids`` (0 = no loss, 1 = THINK, 2 = ANSWER) aligned with ``input_ids``.
+
+    ``offset_mapping`` (batch, seq, 2) holds each token's character span in the processor's (expanded) text,
+    as returned with ``return_offsets_mapping=True``; padding is read off ``attention_mask``.
+    """
+    starts, ends = offset_mapping[..., 0], offset_mapping[..., 1]
+    real = attention_mask.bool()
+    text_len = torch.where(real, ends, torch.zeros_like(ends)).amax(dim=1, keepdim=True)
+    from_end = text_len - starts  # distance of each token's first character from the end of its text
+    completion = torch.tensor([s.completion_from_end for s in spans], device=starts.device).unsqueeze(1)
+    answer = torch.tensor([s.answer_from_end for s in spans], device=starts.device).unsqueeze(1)
+    segment_ids = torch.full_like(starts, IGNORE)
+    segment_ids[real & (from_end <= completion)] = THINK
+    segment_ids[real & (from_end <= answer)] = ANSWER
+    return segment_ids

@@ -1,0 +1,99 @@
+"""``ScaleSFTTrainer``: TRL's ``SFTTrainer`` with the SCALe (or vanilla) loss on THINK / ANSWER segments.
+
+Three small overrides:
+
+- ``get_batch_samples`` counts the loss normalizer (samples for SCALe, tokens for vanilla) over every
+  micro-batch of the optimizer step and every rank, so the step's gradient is the same however it is split;
+- ``compute_loss`` takes per-token log-probabilities from TRL's fused LM head (no vocabulary logits) and
+  applies ``scale_loss`` with the scheduled answer weight at ``global_step / max_steps``;
+- ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), the ``answer_weight`` used and the
+  THINK/ANSWER token counts, for both methods.
+"""
+
+from __future__ import annotations
+
+import torch
+from trl import SFTTrainer
+
+from scale_sft.config import ScaleSFTConfig
+from scale_sft.data.collator import ScaleSFTCollator
+from scale_sft.loss import loss_normalizer, scale_loss
+from scale_sft.schedules import answer_weight
+
+
+class ScaleSFTTrainer(SFTTrainer):
+    """SFT on chain-of-thought data with separately normalised, scheduled THINK and ANSWER losses.
+
+    Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational
+    (``messages`` + ``images``), ideally filtered by ``scale_sft.data.prepare_dataset``; the default collator
+    is ``ScaleSFTCollator``.
+    """
+
+    # `compute_loss` divides by the whole step's normalizer, so Trainer must not divide again by the GA steps.
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, model, args: ScaleSFTConfig, processing_class=None, data_collator=None, **kwargs):
+        if not isinstance(args, ScaleSFTConfig):
+            raise TypeError("ScaleSFTTrainer needs a ScaleSFTConfig.")
+        if data_collator is None:
+            if processing_class is None:
+                raise ValueError("Pass the model's processor as `processing_class`.")
+            data_collator = ScaleSFTCollator(processor=processing_class, max_length=args.max_length, tags=args.tags)
+        super().__init__(model, args=args, processing_class=processing_class, data_collator=data_collator, **kwargs)
+        self._segment_sums = {"train": torch.zeros(4), "eval": torch.zeros(4)}
+        self._weights: dict[str, list[float]] = {"train": [], "eval": []}
+
+    @property
+    def answer_weight(self) -> float:
+        """The answer weight of the current optimizer step (the schedule at ``global_step / max_steps``)."""
+        max_steps = max(self.state.max_steps, 1)
+        progress = min(self.state.global_step / max_steps, 1.0)
+        args = self.args
+        return answer_weight(progress, args.answer_weight_schedule, args.answer_weight_start, args.answer_weight_end)
+
+    def get_batch_samples(self, epoch_iterator, num_batches, device):
+        batch_samples = []
+        for _ in range(num_batches):
+            try:
+                batch_samples.append(next(epoch_iterator))
+            except StopIteration:
+                break
+        if not batch_samples:
+            return batch_samples, None
+        count = sum(loss_normalizer(b["segment_ids"][:, 1:], self.args.loss_method) for b in batch_samples)
+        count = torch.as_tensor(count, device=device)
+        if self.args.world_size > 1:
+            count = self.accelerator.gather(count).sum()
+        return batch_samples, count
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        mode = "train" if model.training else "eval"
+        segment_ids = inputs.pop("segment_ids")[:, 1:]  # aligned with the next-token log-probabilities
+        inputs["use_cache"] = False
+        outputs = model(**inputs, fused_lm_head=True)
+        # In training the normalizer spans the whole step (all micro-batches and ranks); DDP then averages the
+        # ranks' gradients, which the `num_processes` factor undoes. In evaluation each batch is its own mean.
+        step_normalizer = num_items_in_batch if mode == "train" else None
+        weight = self.answer_weight
+        result = scale_loss(-outputs.log_probs, segment_ids, self.args.loss_method, weight, step_normalizer)
+        loss = result.loss
+        if step_normalizer is not None:
+            loss = loss * self.accelerator.num_processes
+        self._segment_sums[mode] += self.accelerator.reduce(result.stats(), reduction="sum").cpu()
+        self._weights[mode].append(weight)
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "train" if self.model.training else "eval"
+        think_ce, think_n, answer_ce, answer_n = self._segment_sums[mode].tolist()
+        if think_n + answer_n > 0:
+            prefix = "eval_" if mode == "eval" else ""
+            logs[f"{prefix}loss_think"] = think_ce / think_n if think_n else 0.0
+            logs[f"{prefix}loss_answer"] = answer_ce / answer_n if answer_n else 0.0
+            logs[f"{prefix}think_tokens"] = int(think_n)
+            logs[f"{prefix}answer_tokens"] = int(answer_n)
+            # the mean weight the logged steps trained with (the schedule moves once per optimizer step)
+            logs[f"{prefix}answer_weight"] = sum(self._weights[mode]) / len(self._weights[mode])
+            self._segment_sums[mode].zero_()
+            self._weights[mode].clear()
+        super().log(logs, start_time)

@@ -1,0 +1,90 @@
+"""The ``scale-sft train`` recipe: load model and data, filter the data, train, save model + ``run.json``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import transformers
+import trl
+from trl import ModelConfig, get_peft_config
+
+from scale_sft.config import ScaleSFTConfig
+from scale_sft.data.loading import load_cot_dataset, prepare_dataset
+from scale_sft.models.loading import load_model_and_processor
+from scale_sft.trainer import ScaleSFTTrainer
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainArguments:
+    """What to train on (the training hyper-parameters live in ``ScaleSFTConfig``)."""
+
+    model: str | None = field(default=None, metadata={"help": "Hub name or local path of the model."})
+    dataset: str | None = field(
+        default=None, metadata={"help": "save_to_disk directory, JSON/JSONL file, or hub dataset name."}
+    )
+    dataset_split: str = field(default="train", metadata={"help": "Split to train on."})
+    eval_split: str | None = field(default=None, metadata={"help": "Optional split to evaluate the loss on."})
+
+
+def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: ModelConfig) -> dict:
+    """Train with ``config.loss_method`` and save the model, processor and ``run.json`` to ``output_dir``."""
+    name = script_args.model or model_args.model_name_or_path
+    if not name or not script_args.dataset:
+        raise ValueError("Both --model and --dataset are required.")
+    started = time.perf_counter()
+    model, processor = load_model_and_processor(
+        name, model_args.dtype, config.trust_remote_code, model_args.attn_implementation
+    )
+
+    def load(split: str):
+        raw = load_cot_dataset(script_args.dataset, split)
+        return prepare_dataset(raw, processor, config.tags, config.malformed, config.max_length)
+
+    train_dataset, report = load(script_args.dataset_split)
+    print(f"Training data: {report.summary()}", flush=True)
+    eval_dataset, eval_report = load(script_args.eval_split) if script_args.eval_split else (None, None)
+
+    trainer = ScaleSFTTrainer(
+        model,
+        args=config,
+        train_dataset=train_dataset,
+        eval_dataset=eval_dataset,
+        processing_class=processor,
+        peft_config=get_peft_config(model_args),
+    )
+    result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    trainer.save_model(config.output_dir)
+    processor.save_pretrained(config.output_dir)
+
+    run = {
+        "command": "train",
+        "loss_method": config.loss_method,
+        "model": name,
+        "dataset": script_args.dataset,
+        "data": report.to_dict(),
+        "eval_data": eval_report.to_dict() if eval_report else None,
+        "wall_clock_s": time.perf_counter() - started,
+        "train_runtime_s": result.metrics.get("train_runtime"),
+        "global_step": trainer.state.global_step,
+        "train_metrics": result.metrics,
+        "script_args": asdict(script_args),
+        "model_args": asdict(model_args),
+        "config": config.to_dict(),
+        "versions": {
+            "python": platform.python_version(),
+            "torch": torch.__version__,
+            "transformers": transformers.__version__,
+            "trl": trl.__version__,
+        },
+    }
+    if trainer.is_world_process_zero():
+        Path(config.output_dir, "run.json").write_text(json.dumps(run, indent=2, default=str))
+    return run
