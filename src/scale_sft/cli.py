@@ -40,7 +40,9 @@ def _make_tiny_model(argv: list[str]) -> None:
 def _make_data(argv: list[str]) -> None:
     from scale_sft.data.synthetic import save_dataset
 
-    parser = argparse.ArgumentParser(prog="scale-sft make-data", description="Write the synthetic CoT dataset.")
+    parser = argparse.ArgumentParser(
+        prog="scale-sft make-data", description="Write the synthetic CoT dataset."
+    )
     parser.add_argument("--out", required=True, help="Directory for save_to_disk (train and test splits).")
     parser.add_argument("--n", type=int, default=2000, help="Number of training records.")
     parser.add_argument("--n_test", type=int, default=200, help="Number of test records.")

@@ -51,7 +51,8 @@ class ScaleSFTConfig(SFTConfig):
     answer_start_tag: str = field(default="<answer>", metadata={"help": "Tag opening the answer."})
     answer_end_tag: str = field(default="</answer>", metadata={"help": "Tag closing the answer."})
     malformed: str = field(
-        default="skip", metadata={"help": "Malformed, unreadable or over-long records: 'skip' (counted) or 'error'."}
+        default="skip",
+        metadata={"help": "Malformed, unreadable or over-long records: 'skip' (counted) or 'error'."},
     )
 
     def __post_init__(self):

@@ -96,7 +96,9 @@ def scale_loss(
     """
     weights = token_weights(segment_ids, method, answer_weight)
     supervised = segment_ids > 0
-    ce = torch.where(supervised, per_token_ce, torch.zeros_like(per_token_ce))  # no NaN/inf leaks from ignored
+    ce = torch.where(
+        supervised, per_token_ce, torch.zeros_like(per_token_ce)
+    )  # no NaN/inf leaks from ignored
     if normalizer is None:
         normalizer = loss_normalizer(segment_ids, method)
     loss = (weights.to(ce.dtype) * ce).sum() / torch.as_tensor(normalizer, device=ce.device).clamp(min=1)

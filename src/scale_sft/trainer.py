@@ -1,18 +1,22 @@
 """``ScaleSFTTrainer``: TRL's ``SFTTrainer`` with the SCALe (or vanilla) loss on THINK / ANSWER segments.
 
-Three small overrides:
+Small overrides:
 
 - ``get_batch_samples`` counts the loss normalizer (samples for SCALe, tokens for vanilla) over every
   micro-batch of the optimizer step and every rank, so the step's gradient is the same however it is split;
 - ``compute_loss`` takes per-token log-probabilities from TRL's fused LM head (no vocabulary logits) and
   applies ``scale_loss`` with the scheduled answer weight at ``global_step / max_steps``;
 - ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), the ``answer_weight`` used and the
-  THINK/ANSWER token counts, for both methods.
+  THINK/ANSWER token counts, for both methods;
+- ``_load_from_checkpoint`` works around a transformers 5 resume bug for vision-language checkpoints.
 """
 
 from __future__ import annotations
 
+import os
+
 import torch
+from transformers.utils import SAFE_WEIGHTS_NAME
 from trl import SFTTrainer
 
 from scale_sft.config import ScaleSFTConfig
@@ -38,8 +42,12 @@ class ScaleSFTTrainer(SFTTrainer):
         if data_collator is None:
             if processing_class is None:
                 raise ValueError("Pass the model's processor as `processing_class`.")
-            data_collator = ScaleSFTCollator(processor=processing_class, max_length=args.max_length, tags=args.tags)
-        super().__init__(model, args=args, processing_class=processing_class, data_collator=data_collator, **kwargs)
+            data_collator = ScaleSFTCollator(
+                processor=processing_class, max_length=args.max_length, tags=args.tags
+            )
+        super().__init__(
+            model, args=args, processing_class=processing_class, data_collator=data_collator, **kwargs
+        )
         self._segment_sums = {"train": torch.zeros(4), "eval": torch.zeros(4)}
         self._weights: dict[str, list[float]] = {"train": [], "eval": []}
 
@@ -49,7 +57,9 @@ class ScaleSFTTrainer(SFTTrainer):
         max_steps = max(self.state.max_steps, 1)
         progress = min(self.state.global_step / max_steps, 1.0)
         args = self.args
-        return answer_weight(progress, args.answer_weight_schedule, args.answer_weight_start, args.answer_weight_end)
+        return answer_weight(
+            progress, args.answer_weight_schedule, args.answer_weight_start, args.answer_weight_end
+        )
 
     def get_batch_samples(self, epoch_iterator, num_batches, device):
         batch_samples = []
@@ -82,6 +92,22 @@ class ScaleSFTTrainer(SFTTrainer):
         self._segment_sums[mode] += self.accelerator.reduce(result.stats(), reduction="sum").cpu()
         self._weights[mode].append(weight)
         return (loss, outputs) if return_outputs else loss
+
+    def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
+        """Resume full-model checkpoints through ``from_pretrained``, which maps the saved key names.
+
+        transformers 5 saves vision-language models (Qwen2.5-VL, Gemma 3, LLaVA-NeXT) under their original
+        checkpoint key names but ``Trainer`` loads the file with a raw ``load_state_dict(strict=False)``, so
+        every weight is silently left at its pre-resume value. Adapters, FSDP and sharded saves keep the
+        ``Trainer`` path.
+        """
+        model = self.model if model is None else model
+        weights = os.path.join(resume_from_checkpoint, SAFE_WEIGHTS_NAME)
+        if self.is_fsdp_enabled or not os.path.isfile(weights) or hasattr(model, "peft_config"):
+            return super()._load_from_checkpoint(resume_from_checkpoint, model)
+        dtype = next(model.parameters()).dtype
+        saved = type(model).from_pretrained(resume_from_checkpoint, dtype=dtype)
+        model.load_state_dict(saved.state_dict(), strict=True)
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"

@@ -62,6 +62,7 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
     )
     result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     trainer.save_model(config.output_dir)
+    trainer.save_state()  # trainer_state.json with the logged per-segment metrics
     processor.save_pretrained(config.output_dir)
 
     run = {

@@ -7,18 +7,22 @@ from typing import Any
 
 from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
-from scale_sft.data.format import DEFAULT_TAGS, CotTags
-from scale_sft.segments import SampleSpans, sample_spans, segment_ids_from_offsets
+from scale_sft.data.format import DEFAULT_TAGS, CotTags, message_text
+from scale_sft.segments import SampleSpans, answer_start, sample_spans, segment_ids_from_offsets
 
 
 def render_sample(processor, messages: list[dict], tags: CotTags, chat_template: str | None = None):
     """The chat-rendered text of ``messages`` and the spans of its final assistant completion.
 
     The completion is what the template adds after the generation prompt of the earlier turns, so a prompt
-    that itself contains ``<think>`` is never mistaken for reasoning.
+    that itself contains ``<think>`` is never mistaken for reasoning. The tag rules are checked on the
+    assistant message itself, before the template adds its end-of-turn tokens.
     """
     if not messages or messages[-1]["role"] != "assistant":
-        raise ValueError("A conversational record must end with an assistant message (the supervised target).")
+        raise ValueError(
+            "A conversational record must end with an assistant message (the supervised target)."
+        )
+    answer_start(message_text(messages[-1]), tags)
     text = processor.apply_chat_template(messages, tokenize=False, chat_template=chat_template)
     prompt = processor.apply_chat_template(
         messages[:-1], tokenize=False, add_generation_prompt=True, chat_template=chat_template
@@ -46,7 +50,9 @@ class ScaleSFTCollator(DataCollatorForVisionLanguageModeling):
         if "messages" not in examples[0]:
             raise KeyError("ScaleSFTCollator needs conversational records with a 'messages' field.")
         images = [ex["images"] if "images" in ex else [ex["image"]] for ex in examples]
-        rendered = [render_sample(self.processor, ex["messages"], self.tags, self.chat_template) for ex in examples]
+        rendered = [
+            render_sample(self.processor, ex["messages"], self.tags, self.chat_template) for ex in examples
+        ]
         texts = [text for text, _ in rendered]
         spans: list[SampleSpans] = [s for _, s in rendered]
         output = self.processor(

@@ -120,7 +120,11 @@ def _check_record(record: dict, processor, tags: CotTags, max_length: int | None
     except OSError:
         return "unreadable image", False
     n_placeholders = sum(
-        1 for m in messages if not isinstance(m["content"], str) for p in m["content"] if p.get("type") == "image"
+        1
+        for m in messages
+        if not isinstance(m["content"], str)
+        for p in m["content"]
+        if p.get("type") == "image"
     )
     if n_placeholders != len(images):
         return "image count mismatch", False

@@ -23,9 +23,7 @@ from scale_sft.data.format import DEFAULT_TAGS, CotTags
 
 # Qwen2's pre-tokenisation regex: byte-level BPE where a tag such as `</think>` splits into several
 # pieces that can merge with neighbouring characters (`>\n`), the case segment labelling must survive.
-_QWEN_SPLIT = (
-    r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-)
+_QWEN_SPLIT = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 
 
 @dataclass(frozen=True)
@@ -112,7 +110,9 @@ def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, t
         "<|image_pad|>",
         "<|video_pad|>",
     ]
-    tokenizer = train_bpe_tokenizer(texts, specials, size.vocab_size, pad_token="<|endoftext|>", eos_token="<|im_end|>")
+    tokenizer = train_bpe_tokenizer(
+        texts, specials, size.vocab_size, pad_token="<|endoftext|>", eos_token="<|im_end|>"
+    )
     if special_tags:
         _add_tag_tokens(tokenizer, tags)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
@@ -189,7 +189,8 @@ def make_tiny_model(
     if texts is None:
         from scale_sft.data.synthetic import corpus_texts, make_records
 
-        texts = list(corpus_texts(make_records(2000, seed=seed, split="tokenizer")))
+        texts = list(corpus_texts(make_records(500, seed=seed, split="tokenizer")))
+    texts = [*texts, *["system\nuser\nassistant\n"] * 100]  # the chat template's role names
     model, processor = ARCHITECTURES[arch](texts, size, special_tags, tags, seed)
     out = Path(out_dir)
     model.save_pretrained(out)  # safetensors by default
