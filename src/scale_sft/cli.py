@@ -52,10 +52,17 @@ def _make_data(argv: list[str]) -> None:
     print(f"Saved {data} to {args.out}")
 
 
+def _demo(argv: list[str]) -> None:
+    from scale_sft.demo import main as demo
+
+    demo(argv)
+
+
 COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "train": (_train, "SCALe-SFT or vanilla SFT on a chain-of-thought dataset"),
     "make-tiny-model": (_make_tiny_model, "build a tiny random VLM with a locally trained tokenizer"),
     "make-data": (_make_data, "write the synthetic visual-reasoning dataset"),
+    "demo": (_demo, "build the tiny model and data, train vanilla SFT and SCALe-SFT, compare"),
 }
 
 

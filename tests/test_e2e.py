@@ -1,0 +1,58 @@
+"""End to end through the command line: make-tiny-model + make-data + train, each loss method."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from scale_sft.cli import main
+
+
+@pytest.fixture(scope="module")
+def cli_assets(tmp_path_factory):
+    root = tmp_path_factory.mktemp("cli")
+    main(["make-tiny-model", "--out", str(root / "model"), "--seed", "1"])
+    main(["make-data", "--out", str(root / "data"), "--n", "120", "--n_test", "10", "--seed", "1"])
+    return root
+
+
+@pytest.mark.parametrize("method", ["scale", "vanilla"])
+def test_train_cli(method, cli_assets, tmp_path):
+    out = tmp_path / method
+    main(
+        [
+            "train",
+            "--model", str(cli_assets / "model"),
+            "--dataset", str(cli_assets / "data"),
+            "--loss_method", method,
+            "--output_dir", str(out),
+            "--max_steps", "30",
+            "--per_device_train_batch_size", "4",
+            "--learning_rate", "3e-3",
+            "--logging_steps", "5",
+            "--save_strategy", "no",
+            "--report_to", "none",
+            "--disable_tqdm", "true",
+        ]
+    )  # fmt: skip
+    state = json.loads((out / "trainer_state.json").read_text())
+    logs = [h for h in state["log_history"] if "loss" in h]
+    assert [h["step"] for h in logs] == [5, 10, 15, 20, 25, 30]
+    for h in logs:
+        assert {"loss_think", "loss_answer", "answer_weight", "think_tokens", "answer_tokens"} <= set(h)
+        assert all(torch.isfinite(torch.tensor(h[k])) for k in ("loss", "loss_think", "loss_answer"))
+        assert h["think_tokens"] > 10 * h["answer_tokens"]  # the imbalance SCALe corrects
+    assert logs[-1]["loss"] < 0.8 * logs[0]["loss"]
+    assert logs[-1]["loss_answer"] < logs[0]["loss_answer"]
+    weights = [h["answer_weight"] for h in logs]
+    assert weights == sorted(weights) and 0.2 <= weights[0] < weights[-1] <= 0.8
+
+    before, after = load_file(cli_assets / "model" / "model.safetensors"), load_file(out / "model.safetensors")
+    assert before.keys() == after.keys()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+    run = json.loads((out / "run.json").read_text())
+    assert run["loss_method"] == method and run["data"]["kept"] == 120 and run["wall_clock_s"] > 0
+    assert run["config"]["answer_weight_schedule"] == "cosine" and run["global_step"] == 30
+    assert (out / "preprocessor_config.json").exists() or (out / "processor_config.json").exists()
