@@ -48,7 +48,10 @@ def test_train_cli(method, cli_assets, tmp_path):
     weights = [h["answer_weight"] for h in logs]
     assert weights == sorted(weights) and 0.2 <= weights[0] < weights[-1] <= 0.8
 
-    before, after = load_file(cli_assets / "model" / "model.safetensors"), load_file(out / "model.safetensors")
+    before, after = (
+        load_file(cli_assets / "model" / "model.safetensors"),
+        load_file(out / "model.safetensors"),
+    )
     assert before.keys() == after.keys()
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
@@ -56,3 +59,21 @@ def test_train_cli(method, cli_assets, tmp_path):
     assert run["loss_method"] == method and run["data"]["kept"] == 120 and run["wall_clock_s"] > 0
     assert run["config"]["answer_weight_schedule"] == "cosine" and run["global_step"] == 30
     assert (out / "preprocessor_config.json").exists() or (out / "processor_config.json").exists()
+
+
+def test_train_cli_lora_from_yaml(cli_assets, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        "loss_method: scale\nmax_steps: 3\nper_device_train_batch_size: 2\nlearning_rate: 0.01\n"
+        "use_peft: true\nlora_r: 4\nlora_alpha: 8\nlora_target_modules: [q_proj, v_proj]\n"
+        "save_strategy: 'no'\nreport_to: none\nlogging_steps: 1\nanswer_weight_schedule: linear\n"
+    )
+    out = tmp_path / "lora"
+    main(["train", "--config", str(config), "--model", str(cli_assets / "model"),
+          "--dataset", str(cli_assets / "data"), "--output_dir", str(out), "--answer_weight_end", "0.6"])  # fmt: skip
+    adapter = load_file(out / "adapter_model.safetensors")
+    assert adapter and all("lora_" in k for k in adapter)
+    assert any(k.endswith("lora_B.weight") and v.abs().sum() > 0 for k, v in adapter.items())  # B starts at 0
+    run = json.loads((out / "run.json").read_text())
+    assert run["config"]["answer_weight_end"] == 0.6 and run["config"]["answer_weight_schedule"] == "linear"
+    assert run["model_args"]["use_peft"] is True
