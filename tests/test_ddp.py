@@ -1,0 +1,127 @@
+"""Data parallelism: 2 CPU ranks (gloo) x batch 2 train exactly like 1 process x batch 4, for both losses.
+
+The synthetic samples have different THINK / ANSWER lengths, so the two ranks hold different numbers of
+samples' tokens: a per-rank normalizer (instead of the step's, gathered over ranks) or a missing
+``num_processes`` factor against DDP's gradient averaging would change the update and fail the test.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+WORKER = Path(__file__).with_name("ddp_worker.py")
+MAX_STEPS = 2
+TIMEOUT_S = 300
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _run(cmd: list[str], port: int) -> None:
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "TOKENIZERS_PARALLELISM": "false",
+        "OMP_NUM_THREADS": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port),
+        "PYTHONWARNINGS": "ignore",
+    }
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
+
+
+METHODS = ("scale", "vanilla")
+
+
+def _train(model: Path, data: Path, out: Path, processes: int, batch: int) -> None:
+    """Train every method (one after the other in the same processes, to pay the start-up once)."""
+    args = [str(WORKER), "--model", str(model), "--data", str(data), "--out", str(out),
+            "--loss_method", *METHODS, "--per_device_batch", str(batch), "--max_steps", str(MAX_STEPS)]  # fmt: skip
+    port = _free_port()
+    if processes == 1:
+        cmd = [sys.executable, *args]
+    else:
+        # `accelerate launch --cpu` runs one process (multi-CPU needs mpirun); `--multi_gpu` starts torchrun
+        # ranks, and the worker's `use_cpu=True` makes them CPU ranks on gloo.
+        cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+               "--num_processes", str(processes), "--num_machines", "1", "--mixed_precision", "no",
+               "--dynamo_backend", "no", "--main_process_port", str(port), *args]  # fmt: skip
+    _run(cmd, port)
+
+
+def _load(out: Path, processes: int) -> dict:
+    state = json.loads((out / "logs.json").read_text())
+    logs = [h for h in state["log_history"] if "loss" in h]
+    keys = ("think_tokens", "answer_tokens", "loss_think", "loss_answer", "answer_weight")
+    return {
+        "state": state,
+        "losses": [h["loss"] for h in logs],
+        "segments": [[h[k] for k in keys] for h in logs],
+        "init": load_file(out / "params_init.safetensors"),
+        "params": load_file(out / "params.safetensors"),
+        "batches": [json.loads((out / f"ids_rank{r}.json").read_text()) for r in range(processes)],
+    }
+
+
+@pytest.fixture(scope="module")
+def ddp_runs(tiny_qwen_dir, synthetic_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("ddp")
+    _train(tiny_qwen_dir, synthetic_dir, root / "single", processes=1, batch=4)
+    _train(tiny_qwen_dir, synthetic_dir, root / "ddp", processes=2, batch=2)
+    return root
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", METHODS)
+def test_two_ranks_match_one_process_with_double_batch(method, ddp_runs):
+    single = _load(ddp_runs / "single" / method, processes=1)
+    ddp = _load(ddp_runs / "ddp" / method, processes=2)
+
+    assert single["state"]["world_size"] == 1 and single["state"]["loss_method"] == method
+    assert ddp["state"]["world_size"] == 2 and ddp["state"]["backend"] == "gloo"
+
+    # the same samples per optimizer step: rank 0 holds the first half of the global batch, rank 1 the second
+    for step in range(MAX_STEPS):
+        rank0, rank1 = ddp["batches"][0][step], ddp["batches"][1][step]
+        assert single["batches"][0][step] == rank0 + rank1
+        # samples of different lengths, and ranks with different token counts (what the normalizer must handle)
+        assert len({think for _, think, _ in rank0 + rank1}) > 1
+        assert sum(t + a for _, t, a in rank0) != sum(t + a for _, t, a in rank1)
+
+    assert len(single["losses"]) == len(ddp["losses"]) == MAX_STEPS
+    torch.testing.assert_close(torch.tensor(ddp["losses"]), torch.tensor(single["losses"]), rtol=1e-5, atol=0)
+    # the per-segment logs are reduced over ranks: same token counts, CE means and answer weights
+    torch.testing.assert_close(
+        torch.tensor(ddp["segments"], dtype=torch.float64),
+        torch.tensor(single["segments"], dtype=torch.float64),
+        rtol=1e-5,
+        atol=0,
+    )
+
+    init, one, two = single["init"], single["params"], ddp["params"]
+    assert init.keys() == one.keys() == two.keys() and len(init) > 0
+    torch.testing.assert_close(ddp["init"], init, rtol=0, atol=0)
+    diffs = {name: (one[name] - two[name]).abs().max().item() for name in init}
+    worst = max(diffs, key=diffs.get)
+    update = max((one[name] - init[name]).abs().max().item() for name in init)
+    # the update is far above the tolerance, so a factor-2 error in the gradient (or one rank's data) shows
+    assert update > 1e-4, f"training did not move the parameters (max |update| {update:.2e})"
+    assert diffs[worst] <= 1e-6, (
+        f"{method}: 2-rank parameters differ from 1-process ones by up to {diffs[worst]:.2e} ({worst}); "
+        f"max |update| {update:.2e}"
+    )
