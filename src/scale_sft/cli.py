@@ -58,11 +58,25 @@ def _demo(argv: list[str]) -> None:
     demo(argv)
 
 
+def _convert(argv: list[str]) -> None:
+    from scale_sft.data.converters import main as convert
+
+    convert(argv)
+
+
+def _inspect_data(argv: list[str]) -> None:
+    from scale_sft.data.inspect import main as inspect_data
+
+    inspect_data(argv)
+
+
 COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "train": (_train, "SCALe-SFT or vanilla SFT on a chain-of-thought dataset"),
     "make-tiny-model": (_make_tiny_model, "build a tiny random VLM with a locally trained tokenizer"),
     "make-data": (_make_data, "write the synthetic visual-reasoning dataset"),
     "demo": (_demo, "build the tiny model and data, train vanilla SFT and SCALe-SFT, compare"),
+    "convert": (_convert, "convert Vision-R1 / ScienceQA / IconQA data to <think>/<answer> records"),
+    "inspect-data": (_inspect_data, "count skipped records and THINK/ANSWER tokens per record of a dataset"),
 }
 
 

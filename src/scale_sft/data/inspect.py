@@ -1,0 +1,155 @@
+"""``scale-sft inspect-data``: how a dataset will train, before training on it.
+
+The records go through ``prepare_dataset`` (so the malformed, unreadable and over-long ones are counted exactly
+as ``train`` would skip them) and then through ``ScaleSFTCollator`` with the model's processor, so the THINK and
+ANSWER token counts are the ones the loss sees (template tokens and tags included, by the segment rules of
+``scale_sft.segments``). Prints a table of the per-record THINK tokens, ANSWER tokens and their ratio (mean,
+median, p90) and, with ``--out``, writes ``token_histogram.png`` and ``token_stats.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+from scale_sft.data.collator import ScaleSFTCollator
+from scale_sft.data.format import DEFAULT_TAGS, CotTags
+from scale_sft.data.loading import load_cot_dataset, prepare_dataset
+from scale_sft.segments import ANSWER, THINK
+
+
+def _summary(values: np.ndarray) -> dict:
+    if values.size == 0:
+        return {"mean": 0.0, "median": 0.0, "p90": 0.0, "min": 0.0, "max": 0.0}
+    return {
+        "mean": float(values.mean()),
+        "median": float(np.median(values)),
+        "p90": float(np.percentile(values, 90)),
+        "min": float(values.min()),
+        "max": float(values.max()),
+    }
+
+
+def count_segment_tokens(dataset, processor, tags: CotTags = DEFAULT_TAGS, batch_size: int = 16):
+    """Per-record THINK and ANSWER token counts, as ``ScaleSFTCollator`` labels them."""
+    collator = ScaleSFTCollator(processor=processor, tags=tags)
+    think, answer = [], []
+    for start in range(0, len(dataset), batch_size):
+        batch = [dataset[i] for i in range(start, min(start + batch_size, len(dataset)))]
+        segment_ids = collator(batch)["segment_ids"]
+        think += (segment_ids == THINK).sum(dim=1).tolist()
+        answer += (segment_ids == ANSWER).sum(dim=1).tolist()
+    return np.array(think, dtype=float), np.array(answer, dtype=float)
+
+
+def format_table(stats: dict) -> str:
+    rows = [("THINK tokens", "think_tokens"), ("ANSWER tokens", "answer_tokens"), ("THINK/ANSWER", "ratio")]
+    lines = [f"{'':<15}{'mean':>10}{'median':>10}{'p90':>10}"]
+    for label, key in rows:
+        s = stats[key]
+        lines.append(f"{label:<15}{s['mean']:>10.1f}{s['median']:>10.1f}{s['p90']:>10.1f}")
+    lines.append(f"total THINK / total ANSWER tokens: {stats['total_ratio']:.1f}")
+    return "\n".join(lines)
+
+
+def _histogram(think: np.ndarray, answer: np.ndarray, title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, values, name, color in (
+        (axes[0], think, "THINK", "tab:blue"),
+        (axes[1], answer, "ANSWER", "tab:orange"),
+    ):
+        ax.hist(values, bins=min(50, max(1, len(np.unique(values)))), color=color)
+        ax.set_xlabel(f"{name} tokens per record")
+        ax.set_ylabel("records")
+        ax.set_title(f"{name}: mean {values.mean():.1f}, median {np.median(values):.1f}")
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def inspect_data(
+    dataset: str,
+    model: str,
+    split: str = "train",
+    out: str | Path | None = None,
+    max_length: int | None = 1024,
+    limit: int | None = None,
+    tags: CotTags = DEFAULT_TAGS,
+    batch_size: int = 16,
+    trust_remote_code: bool = False,
+) -> dict:
+    """Count skips and per-record THINK/ANSWER tokens of ``dataset`` under ``model``'s processor; print them."""
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
+    raw = load_cot_dataset(dataset, split)
+    if limit is not None and limit < len(raw):
+        raw = raw.select(range(limit))
+    kept, report = prepare_dataset(raw, processor, tags, "skip", max_length)
+    think, answer = count_segment_tokens(kept, processor, tags, batch_size)
+    stats = {
+        "dataset": dataset,
+        "split": split,
+        "model": model,
+        "max_length": max_length,
+        "data": report.to_dict(),
+        "think_tokens": _summary(think),
+        "answer_tokens": _summary(answer),
+        "ratio": _summary(think / np.maximum(answer, 1)),
+        "total_ratio": float(think.sum() / max(answer.sum(), 1)),
+    }
+    print(f"{dataset} [{split}] with {model}: {report.summary()}")
+    print(format_table(stats))
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
+        _histogram(think, answer, f"{Path(dataset).name} [{split}]", out / "token_histogram.png")
+        (out / "token_stats.json").write_text(json.dumps(stats, indent=2))
+        print(f"Wrote {out / 'token_histogram.png'} and {out / 'token_stats.json'}")
+    return stats
+
+
+def _max_length(value: str) -> int | None:
+    return None if value.lower() == "none" else int(value)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(
+        prog="scale-sft inspect-data",
+        description="Count skipped records and THINK/ANSWER tokens per record under a model's processor.",
+    )
+    parser.add_argument(
+        "--dataset", required=True, help="save_to_disk directory, JSON/JSONL file or hub name."
+    )
+    parser.add_argument("--model", required=True, help="Model (hub name or path) whose processor to use.")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--out", default=None, help="Directory for token_histogram.png and token_stats.json.")
+    parser.add_argument(
+        "--max_length",
+        type=_max_length,
+        default=1024,
+        help="As in train: longer records are skipped ('none').",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="Inspect only the first N records.")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--trust_remote_code", action="store_true")
+    args = parser.parse_args(argv)
+    return inspect_data(
+        args.dataset,
+        args.model,
+        args.split,
+        args.out,
+        args.max_length,
+        args.limit,
+        batch_size=args.batch_size,
+        trust_remote_code=args.trust_remote_code,
+    )

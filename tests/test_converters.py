@@ -1,0 +1,395 @@
+"""Converters from Vision-R1 cold-start, ScienceQA and IconQA schemas: exact records, counted skips, trainable."""
+
+import json
+
+import datasets
+import pytest
+from PIL import Image
+
+from scale_sft.cli import main
+from scale_sft.data.converters import (
+    convert,
+    convert_iconqa,
+    convert_scienceqa,
+    convert_vision_r1,
+    extract_answer,
+    load_source,
+    normalise_response,
+    to_dataset,
+)
+from scale_sft.data.format import instruction
+from scale_sft.data.loading import load_cot_dataset, prepare_dataset
+
+INSTRUCTION = instruction()
+
+
+def _png(path, color):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (56, 56), color).save(path)
+    return path
+
+
+def _user_text(record):
+    return record["messages"][0]["content"][-1]["text"]
+
+
+def _n_image_parts(record):
+    return sum(part["type"] == "image" for part in record["messages"][0]["content"])
+
+
+def _completion(record):
+    return record["messages"][1]["content"][0]["text"]
+
+
+# ------------------------------------------------------------------------------------------------- Vision-R1
+
+
+def _sharegpt(human, gpt, image=None, images=None, layout="human_gpt", **extra):
+    users, bots = {"human_gpt": ("human", "gpt"), "user_assistant": ("user", "assistant")}[layout]
+    key = "role" if layout == "user_assistant" else "from"
+    record = {"conversations": [{key: users, "value": human}, {key: bots, "value": gpt}], **extra}
+    if image is not None:
+        record["image"] = image
+    if images is not None:
+        record["images"] = images
+    return record
+
+
+@pytest.fixture
+def vision_r1_json(tmp_path):
+    root = tmp_path / "vision_r1"
+    for name, color in (("a", "red"), ("b", "blue"), ("c", "green"), ("d", "yellow")):
+        _png(root / "images" / f"{name}.png", color)
+    records = [
+        # 0: human/gpt, `image` str, plain "The answer is 2." after the think block
+        _sharegpt(
+            "<image>\nHow many red circles are there?",
+            "<think>\nI see two red circles.\n</think>\n\nThe answer is 2.",
+            image="images/a.png",
+            id="vr1-count",
+        ),
+        # 1: user/assistant roles, `images` list, markdown "**Answer:** B", lettered options
+        _sharegpt(
+            "<image>\nWhich shape is larger?\nA. the circle\nB. the square",
+            "<think>The square spans more pixels.</think> **Answer:** B",
+            images=["images/b.png"],
+            layout="user_assistant",
+        ),
+        # 2: two images, answer already in <answer> tags, role/content keys
+        {
+            "conversations": [
+                {"role": "user", "content": "<image>\n<image>\nWhat is the sum of the two numbers?"},
+                {"role": "assistant", "content": "<think>\nLeft 3, right 4.\n</think>\n<answer>7</answer>"},
+            ],
+            "images": ["images/c.png", "images/d.png"],
+        },
+        # 3: "Final Answer" heading then the option's text -> its letter; a system turn is ignored
+        {
+            "conversations": [
+                {"from": "system", "value": "You are helpful."},
+                {"from": "human", "value": "<image>Find the angle.\nChoices:\nA: 30°\nB: 60°"},
+                {
+                    "from": "gpt",
+                    "value": "<think>\nThe triangle is equilateral.\n</think>\n\n**Final Answer**\n60°",
+                },
+            ],
+            "image": "images/a.png",
+        },
+        # 4: \boxed{} answer
+        _sharegpt(
+            "<image>\nWhat is the area?",
+            "<think>\n3 times 4.\n</think>\nSo the area is \\boxed{12}.",
+            image="images/b.png",
+        ),
+        # 5: a direct answer without reasoning
+        _sharegpt("<image>\nWhat colour is it?", "<answer>green</answer>", image="images/c.png"),
+        # unconvertible:
+        _sharegpt("<image>\nQ?", "Let me see.\nIt is big.", image="images/a.png"),  # no think block
+        _sharegpt("<image>\nQ?", "<think>a</think><think>b</think> The answer is 1.", image="images/a.png"),
+        _sharegpt("<image>\nQ?", "<think>\nok\n</think>\nThe answer is .", image="images/a.png"),  # empty
+        _sharegpt("<image>\nQ?", "<think>ok</think> The answer is 1.", image="images/missing.png"),
+        _sharegpt("<image><image>\nQ?", "<think>ok</think> The answer is 1.", image="images/a.png"),
+        _sharegpt("<image>\nQ?", "<think>ok</think>\nFirst line.\nSecond line.", image="images/a.png"),
+        _sharegpt("<image>\nQ?", "<think>ok, no end. The answer is 1.", image="images/a.png"),
+    ]
+    path = root / "cold_start.json"
+    path.write_text(json.dumps(records, ensure_ascii=False))
+    return path
+
+
+def test_vision_r1_records(vision_r1_json):
+    records, root = load_source(str(vision_r1_json))
+    converted, report = convert_vision_r1(records, root)
+    assert (report.total, report.converted) == (13, 6)
+    assert report.skipped == {
+        "no think block": 1,
+        "several think blocks": 1,
+        "empty answer": 1,
+        "missing image": 1,
+        "image placeholder count mismatch": 1,
+        "no recognisable answer": 1,
+        "only one think tag": 1,
+    }
+    count, letter, two_images, by_text, boxed, direct = converted
+
+    assert count["id"] == "vr1-count"
+    assert _user_text(count) == f"How many red circles are there?\n{INSTRUCTION}"
+    assert _n_image_parts(count) == 1 and count["images"] == [str(vision_r1_json.parent / "images" / "a.png")]
+    assert _completion(count) == "<think>\nI see two red circles.\n</think>\n<answer>2</answer>"
+    assert (count["answer"], count["answer_type"], count["choices"]) == ("2", "numeric", [])
+
+    assert _user_text(letter) == f"Which shape is larger?\nA. the circle\nB. the square\n{INSTRUCTION}"
+    assert _completion(letter) == "<think>\nThe square spans more pixels.\n</think>\n<answer>B</answer>"
+    assert (letter["answer"], letter["answer_type"]) == ("B", "multiple_choice")
+    assert letter["choices"] == ["the circle", "the square"] and letter["id"] == "vision_r1-000001"
+
+    assert _user_text(two_images) == f"What is the sum of the two numbers?\n{INSTRUCTION}"
+    assert _n_image_parts(two_images) == 2 and len(two_images["images"]) == 2
+    assert _completion(two_images) == "<think>\nLeft 3, right 4.\n</think>\n<answer>7</answer>"
+
+    assert _user_text(by_text) == f"Find the angle.\nChoices:\nA: 30°\nB: 60°\n{INSTRUCTION}"
+    assert [m["role"] for m in by_text["messages"]] == ["user", "assistant"]
+    assert _completion(by_text) == "<think>\nThe triangle is equilateral.\n</think>\n<answer>B</answer>"
+    assert by_text["choices"] == ["30°", "60°"]
+
+    assert _completion(boxed) == "<think>\n3 times 4.\n</think>\n<answer>12</answer>"
+    assert _completion(direct) == "<answer>green</answer>" and direct["answer_type"] == "free_text"
+
+
+def test_vision_r1_passes_prepare_dataset(vision_r1_json, qwen_processor):
+    records, root = load_source(str(vision_r1_json))
+    kept, report = prepare_dataset(to_dataset(convert_vision_r1(records, root)[0]), qwen_processor)
+    assert (report.total, report.kept, report.direct_answer) == (6, 6, 1)
+    assert isinstance(kept[0]["images"][0], Image.Image)
+
+
+@pytest.mark.parametrize(
+    ("tail", "answer"),
+    [
+        ("\n\nThe answer is B.", "B."),
+        (" **Answer:** 42", " 42"),
+        ("\nThe correct answer is: (C)", "(C)"),
+        ("\nFinal answer: 3.5", "3.5"),
+        ("\n\\boxed{\\frac{1}{2}}", "\\frac{1}{2}"),
+        ("\n## Final Answer\n\nB", "B"),
+        ("\n  7  ", "7"),
+        ("\nFrom the figure, x = 2.\n<answer>2</answer>", "2"),
+    ],
+)
+def test_extract_answer_rules(tail, answer):
+    assert extract_answer(tail).strip() == answer.strip()
+
+
+def test_normalise_keeps_reasoning_verbatim():
+    think = "Step 1: 2 + 2 = 4.\n\n  Step 2: **so** the answer is 4."
+    assert normalise_response(f"<think>\n{think}\n</think>\n\nThe answer is 4.") == (think, "4.")
+
+
+# ------------------------------------------------------------------------------------------------- ScienceQA
+
+
+@pytest.fixture
+def scienceqa_jsonl(tmp_path):
+    root = tmp_path / "scienceqa"
+    _png(root / "img" / "0.png", "green")
+    _png(root / "img" / "1.png", "blue")
+    base = {"subject": "natural science", "lecture": "", "solution": ""}
+    records = [
+        {
+            **base,
+            "image": "img/0.png",
+            "question": "Which organism is a producer?",
+            "choices": ["grass", "fox"],
+            "answer": 0,
+            "hint": "The diagram shows a food web.",
+        },
+        {
+            **base,
+            "subject": "social science",
+            "image": "img/1.png",
+            "question": "Which state is highlighted?",
+            "choices": ["Ohio", "Iowa", "Utah"],
+            "answer": 2,
+            "hint": "",
+        },
+        {**base, "image": None, "question": "Q?", "choices": ["a", "b"], "answer": 0, "hint": ""},
+        {**base, "image": "img/0.png", "question": "Q?", "choices": ["a", "b"], "answer": 5, "hint": ""},
+        {**base, "image": "img/nope.png", "question": "Q?", "choices": ["a", "b"], "answer": 1, "hint": ""},
+    ]
+    path = root / "test.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    return path
+
+
+def test_scienceqa_records(scienceqa_jsonl, qwen_processor):
+    records, root = load_source(str(scienceqa_jsonl))
+    converted, report = convert_scienceqa(records, root, split="test")
+    assert (report.total, report.converted) == (5, 2)
+    assert report.skipped == {"no image": 1, "answer index out of range": 1, "missing image": 1}
+    producer, state = converted
+    assert _user_text(producer) == (
+        "Context: The diagram shows a food web.\nWhich organism is a producer?\nA. grass\nB. fox\n"
+        + INSTRUCTION
+    )
+    assert _completion(producer) == "<answer>A</answer>"
+    assert (producer["answer"], producer["answer_type"], producer["choices"]) == (
+        "A",
+        "multiple_choice",
+        ["grass", "fox"],
+    )
+    assert producer["id"] == "scienceqa-test-00000" and producer["category"] == "natural science"
+    assert _user_text(state) == f"Which state is highlighted?\nA. Ohio\nB. Iowa\nC. Utah\n{INSTRUCTION}"
+    assert _completion(state) == "<answer>C</answer>" and state["answer"] == "C"
+
+    kept, data_report = prepare_dataset(to_dataset(converted), qwen_processor)
+    assert (data_report.kept, data_report.direct_answer) == (2, 2)
+
+
+def test_scienceqa_pil_images_through_the_cli(tmp_path, qwen_processor, capsys):
+    """The hub layout: a save_to_disk dataset whose `image` column is a datasets Image (PIL when read)."""
+    features = datasets.Features(
+        {
+            "image": datasets.Image(),
+            "question": datasets.Value("string"),
+            "choices": [datasets.Value("string")],
+            "answer": datasets.Value("int64"),
+            "hint": datasets.Value("string"),
+            "subject": datasets.Value("string"),
+        }
+    )
+    rows = [
+        {"image": Image.new("RGB", (56, 56), c), "question": f"Q{i}?", "choices": ["x", "y"], "answer": i % 2}
+        | {"hint": "", "subject": "language science"}
+        for i, c in enumerate(("red", "blue", "green"))
+    ]
+    rows.append(rows[0] | {"image": None})
+    source = tmp_path / "source"
+    datasets.DatasetDict({"test": datasets.Dataset.from_list(rows, features=features)}).save_to_disk(
+        str(source)
+    )
+
+    out = tmp_path / "converted"
+    main(["convert", "--source", "scienceqa", "--input", str(source), "--split", "test", "--out", str(out)])
+    assert "scienceqa: 3/4 records converted; unconvertible: 1 no image" in capsys.readouterr().out
+    data = load_cot_dataset(str(out), "test")
+    assert data["answer"] == ["A", "B", "A"] and json.loads((out / "conversion_report.json").read_text())[
+        "skipped"
+    ] == {"no image": 1}
+    kept, report = prepare_dataset(data, qwen_processor)
+    assert report.kept == 3
+
+
+# ------------------------------------------------------------------------------------------------- IconQA
+
+
+@pytest.fixture
+def iconqa_json(tmp_path):
+    root = tmp_path / "iconqa"
+    for qid in ("1", "2", "3", "4", "5", "6", "7", "8", "9"):
+        _png(root / qid / "image.png", "white")
+    for qid in ("2", "5", "9"):
+        _png(root / qid / "choice_0.png", "red")
+        _png(root / qid / "choice_1.png", "blue")
+
+    def rec(qid, ques_type, question, choices, answer, **images):
+        images.setdefault("query_image", f"{qid}/image.png")
+        return (
+            {"question_id": qid, "question": question, "choices": choices, "answer": answer},
+            ques_type,
+            images,
+        )
+
+    rows = [
+        rec("1", "choose_txt", "What time does the clock show?", "3:00,4:00,5:00", "4:00"),
+        rec(
+            "2",
+            "choose_img",
+            "Which shape is a circle?",
+            "choice_0.png,choice_1.png",
+            "choice_1.png",
+            choice_image_0="2/choice_0.png",
+            choice_image_1="2/choice_1.png",
+        ),
+        rec("3", "fill_in_blank", "How many dots are there?", "", "6"),
+        rec("4", "fill_in_blank", "Which shape is it?", "", "triangle"),
+        # choose_img without a `choices` string: matched by the choice image's own file name
+        rec(
+            "5",
+            "choose_img",
+            "Which is blue?",
+            "",
+            "choice_1.png",
+            choice_image_0="5/choice_0.png",
+            choice_image_1="5/choice_1.png",
+        ),
+        # unconvertible:
+        rec("6", "choose_txt", "Pick one.", "cat,dog", "cow"),
+        rec("7", "draw", "Draw it.", "", "x"),
+        rec("8", "fill_in_blank", "How many?", "", "3", query_image=None),
+        rec(
+            "9",
+            "choose_img",
+            "Which?",
+            "choice_0.png,choice_1.png",
+            "choice_7.png",
+            choice_image_0="9/choice_0.png",
+            choice_image_1="9/choice_1.png",
+        ),
+    ]
+    records = [
+        {**base, "ques_type": ques_type, "choice_image_0": None, "choice_image_1": None, **images}
+        for base, ques_type, images in rows
+    ]
+    path = root / "iconqa.json"
+    path.write_text(json.dumps(records))
+    return path
+
+
+def test_iconqa_records(iconqa_json, qwen_processor):
+    records, root = load_source(str(iconqa_json))
+    converted, report = convert_iconqa(records, root)
+    assert (report.total, report.converted) == (9, 5)
+    assert report.skipped == {"gold answer not among the choices": 2, "unknown ques_type": 1, "no image": 1}
+    clock, circle, dots, shape, blue = converted
+
+    assert _user_text(clock) == f"What time does the clock show?\nA. 3:00\nB. 4:00\nC. 5:00\n{INSTRUCTION}"
+    assert (clock["answer"], clock["answer_type"], clock["choices"]) == (
+        "B",
+        "multiple_choice",
+        ["3:00", "4:00", "5:00"],
+    )
+    assert _completion(clock) == "<answer>B</answer>" and clock["id"] == "iconqa-1"
+
+    assert _user_text(circle) == f"Which shape is a circle?\nA. image 1\nB. image 2\n{INSTRUCTION}"
+    assert _n_image_parts(circle) == 3
+    assert [p.rsplit("/", 2)[-1] for p in circle["images"]] == ["image.png", "choice_0.png", "choice_1.png"]
+    assert (circle["answer"], circle["choices"], circle["category"]) == (
+        "B",
+        ["image 1", "image 2"],
+        "choose_img",
+    )
+
+    assert _user_text(dots) == f"How many dots are there?\n{INSTRUCTION}"
+    assert (dots["answer"], dots["answer_type"], dots["choices"]) == ("6", "numeric", [])
+    assert (shape["answer"], shape["answer_type"]) == ("triangle", "free_text")
+    assert blue["answer"] == "B"
+
+    kept, data_report = prepare_dataset(to_dataset(converted), qwen_processor)
+    assert (data_report.kept, data_report.direct_answer) == (5, 5)
+
+
+def test_convert_writes_a_trainable_dataset(vision_r1_json, tmp_path, qwen_processor, capsys):
+    out = tmp_path / "out"
+    main(["convert", "--source", "vision_r1", "--input", str(vision_r1_json), "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert "vision_r1: 6/13 records converted" in printed and "1 several think blocks" in printed
+    kept, report = prepare_dataset(load_cot_dataset(str(out)), qwen_processor)
+    assert (report.kept, report.direct_answer) == (6, 1)
+    assert kept.features["images"].feature == datasets.Image()
+
+
+def test_nothing_converted_is_an_error(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_text(json.dumps({"conversations": [{"from": "human", "value": "hi"}]}))
+    with pytest.raises(ValueError, match="No record converted.*not a single user/assistant exchange"):
+        convert("vision_r1", str(path))
