@@ -77,3 +77,19 @@ def test_train_cli_lora_from_yaml(cli_assets, tmp_path):
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["answer_weight_end"] == 0.6 and run["config"]["answer_weight_schedule"] == "linear"
     assert run["model_args"]["use_peft"] is True
+
+
+def test_freeze_vision_tower(cli_assets):
+    from transformers import AutoModelForImageTextToText
+
+    from scale_sft.models.loading import freeze_vision_tower
+
+    model = AutoModelForImageTextToText.from_pretrained(cli_assets / "model")
+    encoder = {
+        n: p.numel() for n, p in model.named_parameters() if ".visual." in f".{n}" and "merger" not in n
+    }
+    assert freeze_vision_tower(model) == sum(encoder.values()) > 0
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert not trainable & set(encoder)
+    assert any("merger" in n for n in trainable)  # Qwen's projector lives under `visual` and stays trainable
+    assert any("language_model" in n for n in trainable)

@@ -33,6 +33,8 @@ class ScaleSFTConfig(SFTConfig):
             What to do with a record whose tags cannot be split (only one think tag, tags out of order, nothing
             after `</think>`), whose image is missing or unreadable, or that does not fit `max_length`: `"skip"`
             it and count it in the log, or `"error"`.
+        freeze_vision_tower (`bool`, defaults to `False`):
+            Train the language model and the image-feature projector only, with the image encoder frozen.
         bf16 (`bool`, defaults to `True` on a GPU that supports it, else `False`):
             Unlike `SFTConfig`, bf16 is not the default on CPU.
         max_length (`int` or `None`, defaults to `1024`):
@@ -53,6 +55,10 @@ class ScaleSFTConfig(SFTConfig):
     malformed: str = field(
         default="skip",
         metadata={"help": "Malformed, unreadable or over-long records: 'skip' (counted) or 'error'."},
+    )
+
+    freeze_vision_tower: bool = field(
+        default=False, metadata={"help": "Freeze the image encoder (the projector stays trainable)."}
     )
 
     def __post_init__(self):

@@ -16,7 +16,7 @@ from trl import ModelConfig, get_peft_config
 
 from scale_sft.config import ScaleSFTConfig
 from scale_sft.data.loading import load_cot_dataset, prepare_dataset
-from scale_sft.models.loading import load_model_and_processor
+from scale_sft.models.loading import freeze_vision_tower, load_model_and_processor
 from scale_sft.trainer import ScaleSFTTrainer
 
 logger = logging.getLogger(__name__)
@@ -43,6 +43,9 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
     model, processor = load_model_and_processor(
         name, model_args.dtype, config.trust_remote_code, model_args.attn_implementation
     )
+
+    if config.freeze_vision_tower:
+        print(f"Froze {freeze_vision_tower(model):,} vision-tower parameters.", flush=True)
 
     def load(split: str):
         raw = load_cot_dataset(script_args.dataset, split)

@@ -22,3 +22,26 @@ def load_model_and_processor(
     )
     processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     return model, processor
+
+
+VISION_TOWER_NAMES = ("visual", "vision_tower", "vision_model")
+PROJECTOR_NAMES = ("merger", "multi_modal_projector")  # Qwen keeps its projector inside `visual`
+
+
+def freeze_vision_tower(model) -> int:
+    """Stop gradients through the image encoder (Qwen's ``visual``, Gemma/LLaVA's ``vision_tower``).
+
+    The projector that maps image features into the language model stays trainable. Returns the number of
+    frozen parameters; raises when the model has no recognisable vision tower.
+    """
+    frozen = 0
+    for name, param in model.named_parameters():
+        parts = name.split(".")
+        if any(p in VISION_TOWER_NAMES for p in parts) and not any(p in PROJECTOR_NAMES for p in parts):
+            frozen += param.numel() if param.requires_grad else 0
+            param.requires_grad_(False)
+    if frozen == 0:
+        raise ValueError(
+            f"No vision tower ({', '.join(VISION_TOWER_NAMES)}) found in {type(model).__name__}."
+        )
+    return frozen
