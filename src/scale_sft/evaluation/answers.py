@@ -1,0 +1,311 @@
+"""Answer extraction and matching: the one implementation shared by evaluation metrics and GRPO rewards.
+
+A generation is ``<think>reasoning</think>\\n<answer>B</answer>`` with the tags of a ``CotTags``.
+
+Answer types (the ``answer_type`` of a record) and what counts as correct:
+
+* ``multiple_choice``: the gold is an option letter (``A`` is the first of ``choices``); the prediction is
+  mapped to a letter by ``normalize_choice`` and must equal it.
+* ``numeric``: gold and prediction are read by ``normalize_number`` and must be equal as numbers
+  (``3.0`` == ``3``; no tolerance, no arithmetic).
+* ``free_text``: ``normalize_text`` of both must be equal (case, unicode form, punctuation and whitespace
+  are ignored).
+* ``anls``: correct is the same normalised exact match as ``free_text``, so that accuracy means one thing for
+  every type; the graded ANLS similarity of DocVQA is the separate score ``anls(pred, gold)``.
+
+Before matching, a prediction is cleaned (``answer_body``): unicode NFKC, markdown ``*``/backticks/``$`` and
+``\\boxed{}`` removed, and a leading answer phrase (``The answer is``, ``Answer:``, ``So the final answer is``)
+cut off, so ``The answer is blue.`` matches the gold ``blue``.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from scale_sft.data.format import DEFAULT_TAGS, CotTags
+
+MULTIPLE_CHOICE = "multiple_choice"
+NUMERIC = "numeric"
+FREE_TEXT = "free_text"
+ANLS = "anls"
+ANSWER_TYPES = (MULTIPLE_CHOICE, NUMERIC, FREE_TEXT, ANLS)
+
+LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+ANLS_THRESHOLD = 0.5
+
+
+@dataclass(frozen=True)
+class ParsedGeneration:
+    """The reasoning and the final answer of a generation, each None when its block is missing.
+
+    ``think`` is the content of the first complete think block: an opening tag, then the nearest closing tag
+    with no other opening tag in between. An unclosed ``<think>`` or a bare ``</think>`` gives None, so
+    reasoning is never guessed from untagged text. ``answer`` is the content of the last complete answer
+    block, found the same way, anywhere in the text (a model that revises its answer is graded on the
+    last one). Both are stripped of surrounding whitespace; an empty answer block gives ``""``, not None.
+    """
+
+    think: str | None
+    answer: str | None
+
+    @property
+    def malformed(self) -> bool:
+        """No complete answer block (the paper's format-failure metric); an empty block is not malformed."""
+        return self.answer is None
+
+
+@lru_cache(maxsize=32)
+def _block_re(start: str, end: str) -> re.Pattern[str]:
+    open_, close = re.escape(start), re.escape(end)
+    return re.compile(f"{open_}((?:(?!{open_}).)*?){close}", re.DOTALL)
+
+
+def parse_generation(text: str, tags: CotTags = DEFAULT_TAGS) -> ParsedGeneration:
+    """Split a generation into its reasoning and its final answer (see ``ParsedGeneration``)."""
+    think = _block_re(tags.think_start, tags.think_end).search(text)
+    answers = _block_re(tags.answer_start, tags.answer_end).findall(text)
+    return ParsedGeneration(
+        think=think.group(1).strip() if think else None,
+        answer=answers[-1].strip() if answers else None,
+    )
+
+
+def extract_answer(text: str, tags: CotTags = DEFAULT_TAGS) -> str | None:
+    """The content of the last complete answer block, or None."""
+    return parse_generation(text, tags).answer
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Cleaning shared by every answer type.
+
+_BOXED_RE = re.compile(r"\\(?:boxed|text)\{([^{}]*)\}")
+_ANSWER_PREFIX_RE = re.compile(
+    r"^(?:(?:so|thus|therefore|hence)\b,?\s*)?(?:the\s+)?(?:final\s+|correct\s+)?answer\b\s*(?:is\b)?\s*:?\s*",
+    re.IGNORECASE,
+)
+
+
+def _clean(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text)
+    text = _BOXED_RE.sub(r"\1", text)
+    return re.sub(r"[*`$]", "", text).strip()
+
+
+def answer_body(text: str) -> str:
+    """The prediction without markup and without a leading answer phrase (``The answer is``, ``Answer:``)."""
+    return _ANSWER_PREFIX_RE.sub("", _clean(text), count=1).strip()
+
+
+def normalize_text(text: str) -> str:
+    """NFKC, casefolded, punctuation deleted, whitespace collapsed: ``'The  U.S.!'`` -> ``'the us'``."""
+    text = unicodedata.normalize("NFKC", text).casefold()
+    text = "".join(ch for ch in text if not unicodedata.category(ch).startswith("P"))
+    return " ".join(text.split())
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Multiple choice.
+
+# Places where an option letter may stand: after an answer or option marker, or in brackets.
+_MARKER_RE = re.compile(
+    r"\b(?:answer|option|choice)\b(?:\s+(?:is|would\s+be|should\s+be|will\s+be)\b)?\s*[:\-]?\s*",
+    re.IGNORECASE,
+)
+_BRACKETED_RE = re.compile(r"[(\[]([A-Za-z])[)\]]")
+_CAPITAL_RE = re.compile(r"(?<![\w'’])[A-Z](?![\w'’])")
+
+
+def _letter_at(text: str, pos: int) -> str | None:
+    """The option letter standing at ``pos``, by the rule documented in ``normalize_choice``."""
+    rest = text[pos:]
+    bracketed = _BRACKETED_RE.match(rest)
+    if bracketed:
+        return bracketed.group(1).upper()
+    if not rest or not rest[0].isascii() or not rest[0].isalpha() or re.match(r".[\w'’]", rest):
+        return None
+    letter, after = rest[0], rest[1:]
+    if letter.isupper():
+        # "A cat", "I think": the English words, not the options.
+        return None if letter in "AI" and re.match(r"\s+[a-z]", after) else letter
+    return letter.upper() if re.match(r"\s*(?:[.:)]|$)", after) else None
+
+
+def option_mentions(text: str) -> list[tuple[int, str]]:
+    """``(position, letter)`` of the option letters a text names by marker or bracket, in text order.
+
+    A bracketed letter anywhere (``(B)``, ``[b]``) or a letter right after ``answer is``, ``answer:``,
+    ``option`` or ``choice`` (``option b``, ``the answer is B because``), read as ``normalize_choice`` says.
+    """
+    mentions = [(m.start(1), m.group(1).upper()) for m in _BRACKETED_RE.finditer(text)]
+    for marker in _MARKER_RE.finditer(text):
+        letter = _letter_at(text, marker.end())
+        if letter is not None:
+            mentions.append((marker.end(), letter))
+    return sorted(set(mentions))
+
+
+def _choice_matches(text: str, choices: Sequence[str]) -> list[int]:
+    """Indices of the choices whose normalised text occurs in ``text`` as whole words.
+
+    A choice contained in another matching choice (``blue`` in ``dark blue``) is dropped.
+    """
+    padded = f" {normalize_text(text)} "
+    texts = [normalize_text(choice) for choice in choices]
+    found = [i for i, t in enumerate(texts) if t and f" {t} " in padded]
+    return [i for i in found if not any(j != i and f" {texts[i]} " in f" {texts[j]} " for j in found)]
+
+
+def normalize_choice(pred: str, choices: Sequence[str] | None) -> str | None:
+    """The option letter a prediction names, or None when it names none or several.
+
+    Rules, first that applies (``choices`` may be None: then any letter is valid and no text is matched):
+
+    1. The answer body (see ``answer_body``) equals one choice's text after ``normalize_text``: that choice
+       (``blue``, ``Blue.``, ``The answer is blue``). Checked first so ``a cat`` names the choice "a cat".
+    2. Option letters are read only where a letter is expected: a bracketed letter anywhere (``(B)``,
+       ``[b]``), the letter starting the body, and the letter right after a marker (``answer is``,
+       ``answer:``, ``option``, ``choice``). There, a capital letter counts when no word character follows it
+       (``B``, ``B.``, ``B) text``, ``B is right``), except ``A`` and ``I`` followed by a lowercase word
+       (``A cat``, ``I think``), which are English words; a lowercase letter counts only when followed by
+       ``.``, ``)``, ``:`` or the end (``b``, ``b.``, ``option b``), so ``a cat`` is not option A. A capital
+       letter inside a sentence (``I pick B``) is not read. All letters found must agree and be one of the
+       choices. Once a letter is read, any other standalone capital that is a valid letter (same exceptions)
+       makes the prediction ambiguous (``B or C``, ``B, not C``), and so does a leading ``B. text`` whose text
+       is exactly another choice's text (``B. red`` when red is A).
+    3. No letter: the one choice whose text occurs in the body as whole words (``It is blue``).
+    """
+    body = answer_body(pred)
+    valid = set(LETTERS[: len(choices)] if choices else LETTERS)
+    texts = [normalize_text(choice) for choice in choices or []]
+    exact = [i for i, t in enumerate(texts) if t and t == normalize_text(body)]
+    if exact:
+        return LETTERS[exact[0]] if len(exact) == 1 else None
+    found = {letter for _, letter in option_mentions(_clean(pred))} | ({_letter_at(body, 0)} - {None})
+    if not found:
+        matches = _choice_matches(body, choices or [])
+        return LETTERS[matches[0]] if len(matches) == 1 else None
+    if len(found) == 1:  # any other capital option letter makes it ambiguous: "B or C", "B, not C"
+        found |= {m.group() for m in _CAPITAL_RE.finditer(body) if _letter_at(body, m.start()) in valid}
+    if len(found) > 1 or not found <= valid:
+        return None
+    letter = found.pop()
+    lead = re.match(r"[(\[]?[A-Za-z][)\].:]\s+(.+)", body)
+    named = normalize_text(lead.group(1)) if lead else ""
+    if named and named in texts and texts.index(named) != LETTERS.index(letter):
+        return None  # "B. red" where red is choice A
+    return letter
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Numbers.
+
+_UNITS = [
+    "zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine", "ten",
+    "eleven", "twelve", "thirteen", "fourteen", "fifteen", "sixteen", "seventeen", "eighteen", "nineteen",
+]  # fmt: skip
+_TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety"]
+_NUMBER_WORDS = {word: value for value, word in enumerate(_UNITS)} | {
+    word: 20 + 10 * k for k, word in enumerate(_TENS)
+}
+_NUMBER_RE = re.compile(
+    r"(?P<digits>(?<![\w.])[-−]?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|(?<![\w.])[-−]?\.\d+)"
+    rf"|\b(?P<tens>{'|'.join(_TENS)})(?:[-\s](?P<unit>{'|'.join(_UNITS[1:10])}))?\b"
+    rf"|\b(?P<word>{'|'.join(_UNITS)})\b",
+    re.IGNORECASE,
+)
+
+
+def numbers_in(text: str) -> list[tuple[int, float]]:
+    """``(position, value)`` of every number in the text: digits (``-2``, ``1,000``, ``3.50``) and words."""
+    found = []
+    for match in _NUMBER_RE.finditer(text):
+        if match.group("digits"):
+            value = float(match.group("digits").replace(",", "").replace("−", "-"))
+        elif match.group("tens"):
+            unit = match.group("unit")
+            value = float(
+                _NUMBER_WORDS[match.group("tens").lower()] + (_NUMBER_WORDS[unit.lower()] if unit else 0)
+            )
+        else:
+            value = float(_NUMBER_WORDS[match.group("word").lower()])
+        found.append((match.start(), value))
+    return found
+
+
+def normalize_number(pred: str) -> float | None:
+    """The one number a prediction states, or None when it states none or two different ones.
+
+    Digits with an optional minus, thousands commas and decimals (``-2``, ``1,000``, ``3.50``), and English
+    words ``zero`` to ``ninety-nine`` (``three``, ``twenty one``); units and other words around are ignored
+    (``3 cars``), and repeating the same value is fine (``3 (three)``). ``1,2`` is two numbers; fractions and
+    exponents are not supported.
+    """
+    values = {value for _, value in numbers_in(_clean(pred))}
+    return values.pop() if len(values) == 1 else None
+
+
+def format_number(value: float) -> str:
+    """The canonical spelling of a number: ``3.0`` -> ``'3'``, ``2.50`` -> ``'2.5'``."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# Scoring.
+
+
+def normalize_answer(pred: str | None, answer_type: str, choices: Sequence[str] | None = None) -> str | None:
+    """The canonical form predictions are compared in: a letter, a formatted number or normalised text.
+
+    None when nothing of the type can be read (no letter, no single number, empty text).
+    """
+    if answer_type not in ANSWER_TYPES:
+        raise ValueError(f"Unknown answer_type {answer_type!r}; expected one of {ANSWER_TYPES}.")
+    if pred is None:
+        return None
+    if answer_type == MULTIPLE_CHOICE:
+        return normalize_choice(pred, choices)
+    if answer_type == NUMERIC:
+        value = normalize_number(pred)
+        return None if value is None else format_number(value)
+    return normalize_text(answer_body(pred)) or None
+
+
+def is_correct(pred: str | None, gold: str, answer_type: str, choices: Sequence[str] | None = None) -> bool:
+    """Whether the prediction matches the gold under the rules of its answer type (None is wrong).
+
+    The gold goes through the same normalisation; a gold that cannot be read raises ``ValueError``.
+    """
+    target = normalize_answer(gold, answer_type, choices)
+    if target is None:
+        raise ValueError(f"Gold answer {gold!r} cannot be read as {answer_type}.")
+    return normalize_answer(pred, answer_type, choices) == target
+
+
+def levenshtein(a: str, b: str) -> int:
+    """The edit distance (insertions, deletions, substitutions) between two strings."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def anls(pred: str, gold: str, threshold: float = ANLS_THRESHOLD) -> float:
+    """Average Normalised Levenshtein Similarity for one pair, as in DocVQA.
+
+    Both strings are casefolded and whitespace-collapsed (punctuation is kept, as in the benchmark); the
+    similarity ``1 - distance / max(len)`` is returned when it is at least ``threshold``, else 0.
+    """
+    a, b = " ".join(pred.casefold().split()), " ".join(gold.casefold().split())
+    if not a and not b:
+        return 1.0
+    similarity = 1 - levenshtein(a, b) / max(len(a), len(b))
+    return similarity if similarity >= threshold else 0.0

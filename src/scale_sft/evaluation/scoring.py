@@ -1,0 +1,196 @@
+"""Per-item flags and aggregated metrics of an evaluation run (pure Python, no torch).
+
+``score_item`` turns one generation into flags; ``aggregate`` averages them overall and per question type.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from collections.abc import Sequence
+
+from scale_sft.data.format import DEFAULT_TAGS, CotTags
+from scale_sft.evaluation.answers import (
+    ANLS,
+    FREE_TEXT,
+    LETTERS,
+    MULTIPLE_CHOICE,
+    NUMERIC,
+    anls,
+    answer_body,
+    format_number,
+    is_correct,
+    normalize_answer,
+    numbers_in,
+    option_mentions,
+    parse_generation,
+)
+
+
+def find_loop(
+    token_ids: Sequence[int], min_ngram: int = 4, max_ngram: int = 64, min_repeats: int = 3
+) -> bool:
+    """Whether the tokens hold a degenerate repetition loop.
+
+    A loop is an n-gram of ``min_ngram <= n <= max_ngram`` tokens repeated back to back at least
+    ``min_repeats`` times: some ``ids[i : i + n]`` equals each of the ``min_repeats - 1`` n-grams that follow
+    it. A shorter period repeated long enough counts too (a 1-token period repeated 12 times is a 4-gram
+    repeated 3 times). For each ``n`` one pass counts the run of positions with ``ids[k] == ids[k + n]``; a run
+    of ``(min_repeats - 1) * n`` is a loop. That is ``O(len * max_ngram)``: about 10 ms for 2k tokens.
+    """
+    if min_ngram < 1 or max_ngram < min_ngram or min_repeats < 2:
+        raise ValueError("Need 1 <= min_ngram <= max_ngram and min_repeats >= 2.")
+    ids = list(token_ids)
+    for n in range(min_ngram, min(max_ngram, len(ids) // min_repeats) + 1):
+        needed, run = (min_repeats - 1) * n, 0
+        for a, b in zip(ids, ids[n:], strict=False):
+            run = run + 1 if a == b else 0
+            if run >= needed:
+                return True
+    return False
+
+
+_STATEMENT_RE = re.compile(
+    r"\banswer\s*(?::|\s(?:is|would\s+be|should\s+be|must\s+be)\b\s*:?)\s*", re.IGNORECASE
+)
+_CLAUSE_END_RE = re.compile(r"[.!?;,](?=\s|$)|\n")
+_SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\n+")
+
+
+def reasoning_conclusion(think: str, answer_type: str, choices: Sequence[str] | None = None) -> str | None:
+    """The answer the reasoning itself commits to, in ``normalize_answer``'s canonical form, or None.
+
+    1. The last answer statement that can be read: ``answer is X``, ``answer: X``, ``answer would be X``,
+       where X is the clause after the marker (up to ``.``, ``,``, ``;``, ``!``, ``?`` before a space, or a
+       newline), normalised as an answer of the type (``answer is (C) blue`` -> ``C``, ``answer is 5`` -> ``5``).
+    2. Otherwise, in the last two sentences only (a conclusion stands at the end): for multiple choice the last
+       option letter named by marker or bracket (``option B``, ``choice B``, ``(B)``); for numeric the last
+       number (``so there are 5 in total`` -> ``5``). A choice text is read only in a statement (rule 1),
+       since reasoning names every choice while comparing them; free text needs rule 1.
+    """
+    for statement in reversed(list(_STATEMENT_RE.finditer(think))):
+        clause = _CLAUSE_END_RE.split(think[statement.end() :], maxsplit=1)[0]
+        value = normalize_answer(clause, answer_type, choices)
+        if value is not None:
+            return value
+    sentences = [s for s in _SENTENCE_END_RE.split(think.strip()) if s.strip()]
+    ending = " ".join(sentences[-2:])
+    if answer_type == MULTIPLE_CHOICE:
+        valid = LETTERS[: len(choices)] if choices else LETTERS
+        letters = [letter for _, letter in option_mentions(ending) if letter in valid]
+        return letters[-1] if letters else None
+    if answer_type == NUMERIC:
+        numbers = numbers_in(ending)
+        return format_number(numbers[-1][1]) if numbers else None
+    return None
+
+
+def consistency(
+    think: str | None, answer: str | None, answer_type: str, choices: Sequence[str] | None = None
+) -> bool | None:
+    """Whether the answer agrees with the reasoning's conclusion; None when either cannot be read."""
+    if think is None or answer is None:
+        return None
+    concluded = reasoning_conclusion(think, answer_type, choices)
+    given = normalize_answer(answer, answer_type, choices)
+    if concluded is None or given is None:
+        return None
+    return concluded == given
+
+
+def score_item(
+    generation: str,
+    gold: str,
+    answer_type: str,
+    choices: Sequence[str] | None,
+    num_think_tokens: int,
+    num_answer_tokens: int,
+    hit_max_new_tokens: bool,
+    token_ids: Sequence[int],
+    tags: CotTags = DEFAULT_TAGS,
+) -> dict:
+    """The flags of one generation.
+
+    * ``prediction``: the answer in canonical form (``normalize_answer``), or None; ``extracted``: not None.
+    * ``correct``: ``is_correct`` of the answer block's content against the gold.
+    * ``malformed``: no complete answer block.
+    * ``unfinished``: generation stopped at ``max_new_tokens`` before any ``</think>``, i.e. still reasoning
+      (or never opened a think block at all).
+    * ``loop``: ``find_loop`` on the generated token ids (defaults).
+    * ``consistent``: ``consistency`` of the think block and the answer (None when undecidable).
+    * ``think_tokens``/``answer_tokens``: the token counts given by the generator.
+    * ``anls``: ``anls`` of the answer body against the gold for ``free_text``/``anls`` items (0 without an
+      answer), None for the other types.
+    """
+    parsed = parse_generation(generation, tags)
+    prediction = normalize_answer(parsed.answer, answer_type, choices)
+    text_score = None
+    if answer_type in (FREE_TEXT, ANLS):
+        text_score = 0.0 if parsed.answer is None else anls(answer_body(parsed.answer), gold)
+    return {
+        "prediction": prediction,
+        "extracted": prediction is not None,
+        "correct": is_correct(parsed.answer, gold, answer_type, choices),
+        "malformed": parsed.malformed,
+        "unfinished": hit_max_new_tokens and tags.think_end not in generation,
+        "loop": find_loop(token_ids),
+        "consistent": consistency(parsed.think, parsed.answer, answer_type, choices),
+        "think_tokens": num_think_tokens,
+        "answer_tokens": num_answer_tokens,
+        "anls": text_score,
+    }
+
+
+def _p90(sorted_values: list[int]) -> int:
+    """Nearest-rank 90th percentile: the smallest value with at least 90% of the values at or below it."""
+    return sorted_values[math.ceil(0.9 * len(sorted_values)) - 1]
+
+
+def _metrics(items: list[dict]) -> dict:
+    n = len(items)
+    decided = [item["consistent"] for item in items if item["consistent"] is not None]
+    scores = [item["anls"] for item in items if item.get("anls") is not None]
+    metrics: dict = {
+        "n": n,
+        "accuracy": sum(item["correct"] for item in items) / n,
+        "extracted_rate": sum(item["extracted"] for item in items) / n,
+        "malformed_rate": sum(item["malformed"] for item in items) / n,
+        "unfinished_rate": sum(item["unfinished"] for item in items) / n,
+        "loop_rate": sum(item["loop"] for item in items) / n,
+        "consistency_rate": sum(decided) / len(decided) if decided else None,
+        "consistency_n": len(decided),
+        "anls_mean": sum(scores) / len(scores) if scores else None,
+        "anls_n": len(scores),
+    }
+    for key in ("think_tokens", "answer_tokens"):
+        values = sorted(item[key] for item in items)
+        metrics[f"{key}_mean"] = sum(values) / n
+        metrics[f"{key}_median"] = float(statistics.median(values))
+        metrics[f"{key}_p90"] = _p90(values)
+    return metrics
+
+
+def aggregate(items: list[dict], group_key: str | None = "question_type") -> dict:
+    """``{"overall": metrics, "groups": {group: metrics}}`` over ``score_item`` dicts.
+
+    Items are grouped by ``str(item[group_key])``; an item without the key counts only overall, and
+    ``group_key=None`` gives no groups. Metrics of a set of ``n`` items:
+
+    * ``accuracy``, ``extracted_rate``, ``malformed_rate``, ``unfinished_rate``, ``loop_rate``: the fraction
+      of the ``n`` items with the flag set.
+    * ``consistency_rate``: the fraction consistent among the ``consistency_n`` decidable items (None if 0).
+    * ``anls_mean``: the mean ANLS over the ``anls_n`` text items (None if 0).
+    * ``{think,answer}_tokens_{mean,median,p90}``: arithmetic mean; median (mean of the two middle values for
+      even ``n``); nearest-rank 90th percentile (``sorted[ceil(0.9 n) - 1]``, always an observed value).
+
+    Raises ``ValueError`` on no items, where every rate would be undefined.
+    """
+    if not items:
+        raise ValueError("aggregate() needs at least one scored item.")
+    groups: dict[str, list[dict]] = {}
+    if group_key is not None:
+        for item in items:
+            if group_key in item:
+                groups.setdefault(str(item[group_key]), []).append(item)
+    return {"overall": _metrics(items), "groups": {name: _metrics(groups[name]) for name in sorted(groups)}}

@@ -1,0 +1,274 @@
+"""Answer extraction and matching on realistic model outputs (scale_sft.evaluation.answers)."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import pytest
+
+from scale_sft.data.format import DEFAULT_TAGS, CotTags
+from scale_sft.evaluation.answers import (
+    ANLS,
+    FREE_TEXT,
+    MULTIPLE_CHOICE,
+    NUMERIC,
+    anls,
+    extract_answer,
+    is_correct,
+    levenshtein,
+    normalize_answer,
+    normalize_choice,
+    normalize_number,
+    parse_generation,
+)
+
+COLORS = ["red", "green", "blue"]  # A red, B green, C blue
+CUSTOM = CotTags("<reasoning>", "</reasoning>", "<final>", "</final>")
+T = "<think>I count the shapes of each colour.</think>\n"
+
+
+class Case(NamedTuple):
+    generation: str
+    gold: str
+    answer_type: str
+    correct: bool
+    malformed: bool = False
+    choices: list[str] | None = None
+    tags: CotTags = DEFAULT_TAGS
+
+
+def mc(generation: str, gold: str, correct: bool, malformed: bool = False, choices=None) -> Case:
+    return Case(generation, gold, MULTIPLE_CHOICE, correct, malformed, choices or COLORS)
+
+
+CASES = {
+    # Multiple choice: letter shapes.
+    "letter": mc(T + "<answer>B</answer>", "B", True),
+    "padded letter": mc(T + "<answer> B </answer>", "B", True),
+    "lowercase letter": mc(T + "<answer>b</answer>", "B", True),
+    "letter dot": mc(T + "<answer>B.</answer>", "B", True),
+    "bracketed": mc(T + "<answer>(B)</answer>", "B", True),
+    "letter paren": mc(T + "<answer>B)</answer>", "B", True),
+    "letter paren text": mc(T + "<answer>B) green</answer>", "B", True),
+    "letter dot text": mc(T + "<answer>B. green</answer>", "B", True),
+    "option": mc(T + "<answer>Option B</answer>", "B", True),
+    "option lowercase bracketed": mc(T + "<answer>option (b)</answer>", "B", True),
+    "the answer is": mc(T + "<answer>The answer is B</answer>", "B", True),
+    "answer colon": mc(T + "<answer>Answer: B</answer>", "B", True),
+    "answer is letter and text": mc(T + "<answer>The answer is (C) blue.</answer>", "C", True),
+    "answer with because": mc(T + "<answer>The answer is B because green covers most.</answer>", "B", True),
+    "markdown bold": mc(T + "<answer>**B**</answer>", "B", True),
+    "boxed": mc(T + "<answer>\\boxed{B}</answer>", "B", True),
+    "fullwidth letter": mc(T + "<answer>\uff22</answer>", "B", True),
+    "choice text": mc(T + "<answer>green</answer>", "B", True),
+    "choice text capitalised": mc(T + "<answer>Green.</answer>", "B", True),
+    "choice text in sentence": mc(T + "<answer>It is green.</answer>", "B", True),
+    "wrong letter": mc(T + "<answer>C</answer>", "B", False),
+    "wrong choice text": mc(T + "<answer>red</answer>", "B", False),
+    "two letters": mc(T + "<answer>B or C</answer>", "B", False),
+    "two bracketed letters": mc(T + "<answer>(B) and (C)</answer>", "B", False),
+    "letter contradicts text": mc(T + "<answer>B. red</answer>", "B", False),
+    "text of no choice": mc(T + "<answer>purple</answer>", "B", False),
+    "letter out of range": mc(T + "<answer>E</answer>", "B", False),
+    "capital inside a sentence": mc(T + "<answer>I pick B</answer>", "B", False),
+    "article is not a letter": mc(T + "<answer>a cat</answer>", "B", True, choices=["dog", "cat"]),
+    "article choice text": mc(T + "<answer>a cat</answer>", "B", True, choices=["a dog", "a cat"]),
+    "lone lowercase a": mc(T + "<answer>a</answer>", "A", True, choices=["dog", "cat"]),
+    # Multiple choice: block structure.
+    "no answer block": mc("<think>So the answer is B.</think>", "B", False, malformed=True),
+    "missing close tag": mc(T + "<answer>B", "B", False, malformed=True),
+    "missing open tag": mc(T + "B</answer>", "B", False, malformed=True),
+    "two answer blocks, last wins": mc(T + "<answer>A</answer> Wait, no.\n<answer>B</answer>", "B", True),
+    "two answer blocks, last wrong": mc(T + "<answer>B</answer>\n<answer>A</answer>", "B", False),
+    "answer before think": mc("<answer>B</answer>\n<think>Green is the largest.</think>", "B", True),
+    "empty answer": mc(T + "<answer></answer>", "B", False),
+    "newlines inside answer": mc(T + "<answer>\nB\n</answer>", "B", True),
+    "unicode whitespace": mc(T + "<answer>\u00a0B\u2003</answer>", "B", True),
+    "text after answer": mc(T + "<answer>B</answer>\nI hope this helps!", "B", True),
+    "no think at all": mc("<answer>B</answer>", "B", True),
+    # Numeric.
+    "integer": Case(T + "<answer>3</answer>", "3", NUMERIC, True),
+    "decimal vs integer gold": Case(T + "<answer>3.0</answer>", "3", NUMERIC, True),
+    "padded number": Case(T + "<answer> 3 </answer>", "3", NUMERIC, True),
+    "number word": Case(T + "<answer>three</answer>", "3", NUMERIC, True),
+    "compound number word": Case(T + "<answer>Twenty-one</answer>", "21", NUMERIC, True),
+    "number with unit": Case(T + "<answer>3 cars</answer>", "3", NUMERIC, True),
+    "number in sentence": Case(T + "<answer>There are 3 cars.</answer>", "3", NUMERIC, True),
+    "answer is number": Case(T + "<answer>The answer is 7.</answer>", "7", NUMERIC, True),
+    "negative": Case(T + "<answer>-2</answer>", "-2", NUMERIC, True),
+    "thousands comma": Case(T + "<answer>1,000</answer>", "1000", NUMERIC, True),
+    "trailing zero": Case(T + "<answer>3.50</answer>", "3.5", NUMERIC, True),
+    "currency": Case(T + "<answer>$12</answer>", "12", NUMERIC, True),
+    "decimal": Case(T + "<answer>2.5</answer>", "2.5", NUMERIC, True),
+    "decimal vs other integer": Case(T + "<answer>2.5</answer>", "2", NUMERIC, False),
+    "wrong number": Case(T + "<answer>4</answer>", "3", NUMERIC, False),
+    "two numbers": Case(T + "<answer>3 or 4</answer>", "3", NUMERIC, False),
+    "comma list is two numbers": Case(T + "<answer>1,2</answer>", "12", NUMERIC, False),
+    "no number": Case(T + "<answer>none</answer>", "0", NUMERIC, False),
+    "number unfinished": Case("<think>Row 1 has 3, row 2 has", "3", NUMERIC, False, malformed=True),
+    # Free text and ANLS (correct is normalised exact match for both).
+    "text case": Case(T + "<answer>Blue Whale</answer>", "blue whale", FREE_TEXT, True),
+    "text spaces and period": Case(T + "<answer>blue  whale.</answer>", "blue whale", FREE_TEXT, True),
+    "text answer phrase": Case(
+        T + "<answer>The answer is blue whale.</answer>", "blue whale", FREE_TEXT, True
+    ),
+    "text punctuation": Case(T + "<answer>U.S.A.</answer>", "USA", FREE_TEXT, True),
+    "text partial": Case(T + "<answer>whale</answer>", "blue whale", FREE_TEXT, False),
+    "anls exact": Case(T + "<answer>Hello World</answer>", "hello world", ANLS, True),
+    "anls typo is not correct": Case(T + "<answer>helo world</answer>", "hello world", ANLS, False),
+    # Custom tags.
+    "custom tags": Case(
+        "<reasoning>Green.</reasoning><final>B</final>",
+        "B",
+        MULTIPLE_CHOICE,
+        True,
+        choices=COLORS,
+        tags=CUSTOM,
+    ),
+    "default tags under custom": Case(
+        T + "<answer>B</answer>", "B", MULTIPLE_CHOICE, False, malformed=True, choices=COLORS, tags=CUSTOM
+    ),
+}
+
+
+def test_table_is_large_and_covers_every_type():
+    assert len(CASES) >= 45
+    assert {case.answer_type for case in CASES.values()} == {MULTIPLE_CHOICE, NUMERIC, FREE_TEXT, ANLS}
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=list(CASES))
+def test_model_outputs(case: Case):
+    parsed = parse_generation(case.generation, case.tags)
+    assert parsed.malformed is case.malformed
+    assert is_correct(parsed.answer, case.gold, case.answer_type, case.choices) is case.correct
+
+
+def test_parse_generation_blocks():
+    parsed = parse_generation(
+        "<think> first </think><think>second</think>\n<answer> A </answer>x<answer>C</answer>"
+    )
+    assert (parsed.think, parsed.answer, parsed.malformed) == ("first", "C", False)
+    # Reasoning is only read from a complete block: no opening tag, or no closing tag, gives None.
+    assert parse_generation("reasoning</think><answer>A</answer>").think is None
+    assert parse_generation("<think>reasoning <answer>A</answer>").think is None
+    # An unclosed answer before a complete one does not swallow it.
+    assert extract_answer("<answer>A <answer>B</answer>") == "B"
+    assert extract_answer("<answer>A</answer> stray </answer>") == "A"
+    assert extract_answer("<answer></answer>") == ""
+    assert extract_answer("no tags") is None
+    assert extract_answer("<final>7</final>", CUSTOM) == "7"
+
+
+@pytest.mark.parametrize(
+    ("pred", "letter"),
+    [
+        ("B", "B"),
+        ("b", "B"),
+        ("B.", "B"),
+        ("(B)", "B"),
+        ("B)", "B"),
+        ("B) green", "B"),
+        ("B. green", "B"),
+        ("Option B", "B"),
+        ("option (b)", "B"),
+        ("The answer is B", "B"),
+        ("Answer: B", "B"),
+        ("green", "B"),
+        ("So the final answer is C.", "C"),
+        ("[c]", "C"),
+        ("B is correct", "B"),
+        ("The answer is B because A is red", "B"),
+        ("B and C", None),
+        ("B, not C", None),
+        ("A or B", None),
+        ("(A) (B)", None),
+        ("green or blue", None),
+        ("I think so", None),
+        ("", None),
+        ("D", None),
+    ],
+)
+def test_normalize_choice(pred, letter):
+    assert normalize_choice(pred, COLORS) == letter
+
+
+def test_normalize_choice_without_choices_reads_only_letters():
+    assert normalize_choice("(E)", None) == "E"
+    assert normalize_choice("green", None) is None
+
+
+def test_normalize_choice_nested_choice_texts():
+    choices = ["blue", "dark blue"]
+    assert normalize_choice("It is dark blue.", choices) == "B"
+    assert normalize_choice("blue", choices) == "A"
+
+
+@pytest.mark.parametrize(
+    ("pred", "value"),
+    [
+        ("3", 3.0),
+        ("3.0", 3.0),
+        (" 3 ", 3.0),
+        ("three", 3.0),
+        ("3 cars", 3.0),
+        ("-2", -2.0),
+        ("\u22122", -2.0),
+        ("1,000", 1000.0),
+        ("3.50", 3.5),
+        ("2.5", 2.5),
+        ("zero", 0.0),
+        ("Ninety", 90.0),
+        ("forty two", 42.0),
+        ("3 (three)", 3.0),
+        (".5", 0.5),
+        ("3-4", None),
+        ("3 or 4", None),
+        ("three or 4", None),
+        ("none", None),
+        ("", None),
+    ],
+)
+def test_normalize_number(pred, value):
+    assert normalize_number(pred) == value
+
+
+def test_normalize_answer_canonical_forms():
+    assert normalize_answer("3.0", NUMERIC) == "3"
+    assert normalize_answer("2.50", NUMERIC) == "2.5"
+    assert normalize_answer(" The answer is Blue Whale! ", FREE_TEXT) == "blue whale"
+    assert normalize_answer("...", FREE_TEXT) is None
+    assert normalize_answer(None, NUMERIC) is None
+    with pytest.raises(ValueError, match="answer_type"):
+        normalize_answer("3", "yes_no")
+
+
+def test_is_correct_edge_cases():
+    assert is_correct(None, "B", MULTIPLE_CHOICE, COLORS) is False
+    assert is_correct("blue", "blue", MULTIPLE_CHOICE, COLORS) is True  # a gold given as the choice text
+    with pytest.raises(ValueError, match="Gold"):
+        is_correct("3", "many", NUMERIC)
+
+
+def test_levenshtein_by_hand():
+    assert levenshtein("kitten", "sitting") == 3  # k->s, e->i, +g
+    assert levenshtein("", "abc") == 3
+    assert levenshtein("abc", "abc") == 0
+    assert levenshtein("flaw", "lawn") == 2  # -f, +n
+
+
+@pytest.mark.parametrize(
+    ("pred", "gold", "score"),
+    [
+        ("hello world", "hello world", 1.0),
+        ("  Hello   World ", "hello world", 1.0),  # case and whitespace are normalised
+        ("kitten", "sitting", 1 - 3 / 7),  # 0.571 >= 0.5
+        ("abc", "abd", 1 - 1 / 3),
+        ("ab", "ax", 0.5),  # exactly at the threshold: kept
+        ("abc", "xyc", 0.0),  # 1 - 2/3 = 0.33 < 0.5
+        ("abcd", "wxyz", 0.0),
+        ("U.S.A", "USA", 1 - 2 / 5),  # punctuation is kept: two deletions over length 5
+        ("", "", 1.0),
+    ],
+)
+def test_anls_by_hand(pred, gold, score):
+    assert anls(pred, gold) == pytest.approx(score)
