@@ -9,8 +9,11 @@ os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
+import json  # noqa: E402
+
 import pytest  # noqa: E402
 import torch  # noqa: E402
+from PIL import Image  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -36,3 +39,110 @@ def synthetic_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "synthetic"
     save_dataset(out, n_train=64, n_test=20, seed=0)
     return out
+
+
+def png(path, color):
+    """A small solid-colour PNG at ``path`` (parents created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (56, 56), color).save(path)
+    return path
+
+
+# ScienceQA (LMMs-Eval scienceqa_img schema) and IconQA (iconqa schema) fixtures: a few records each,
+# including unconvertible ones, written as the public datasets lay them out.
+
+
+@pytest.fixture
+def scienceqa_jsonl(tmp_path):
+    root = tmp_path / "scienceqa"
+    png(root / "img" / "0.png", "green")
+    png(root / "img" / "1.png", "blue")
+    base = {"subject": "natural science", "lecture": "", "solution": ""}
+    records = [
+        {
+            **base,
+            "image": "img/0.png",
+            "question": "Which organism is a producer?",
+            "choices": ["grass", "fox"],
+            "answer": 0,
+            "hint": "The diagram shows a food web.",
+        },
+        {
+            **base,
+            "subject": "social science",
+            "image": "img/1.png",
+            "question": "Which state is highlighted?",
+            "choices": ["Ohio", "Iowa", "Utah"],
+            "answer": 2,
+            "hint": "",
+        },
+        {**base, "image": None, "question": "Q?", "choices": ["a", "b"], "answer": 0, "hint": ""},
+        {**base, "image": "img/0.png", "question": "Q?", "choices": ["a", "b"], "answer": 5, "hint": ""},
+        {**base, "image": "img/nope.png", "question": "Q?", "choices": ["a", "b"], "answer": 1, "hint": ""},
+    ]
+    path = root / "test.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in records))
+    return path
+
+
+@pytest.fixture
+def iconqa_json(tmp_path):
+    root = tmp_path / "iconqa"
+    for qid in ("1", "2", "3", "4", "5", "6", "7", "8", "9"):
+        png(root / qid / "image.png", "white")
+    for qid in ("2", "5", "9"):
+        png(root / qid / "choice_0.png", "red")
+        png(root / qid / "choice_1.png", "blue")
+
+    def rec(qid, ques_type, question, choices, answer, **images):
+        images.setdefault("query_image", f"{qid}/image.png")
+        return (
+            {"question_id": qid, "question": question, "choices": choices, "answer": answer},
+            ques_type,
+            images,
+        )
+
+    rows = [
+        rec("1", "choose_txt", "What time does the clock show?", "3:00,4:00,5:00", "4:00"),
+        rec(
+            "2",
+            "choose_img",
+            "Which shape is a circle?",
+            "choice_0.png,choice_1.png",
+            "choice_1.png",
+            choice_image_0="2/choice_0.png",
+            choice_image_1="2/choice_1.png",
+        ),
+        rec("3", "fill_in_blank", "How many dots are there?", "", "6"),
+        rec("4", "fill_in_blank", "Which shape is it?", "", "triangle"),
+        # choose_img without a `choices` string: matched by the choice image's own file name
+        rec(
+            "5",
+            "choose_img",
+            "Which is blue?",
+            "",
+            "choice_1.png",
+            choice_image_0="5/choice_0.png",
+            choice_image_1="5/choice_1.png",
+        ),
+        # unconvertible:
+        rec("6", "choose_txt", "Pick one.", "cat,dog", "cow"),
+        rec("7", "draw", "Draw it.", "", "x"),
+        rec("8", "fill_in_blank", "How many?", "", "3", query_image=None),
+        rec(
+            "9",
+            "choose_img",
+            "Which?",
+            "choice_0.png,choice_1.png",
+            "choice_7.png",
+            choice_image_0="9/choice_0.png",
+            choice_image_1="9/choice_1.png",
+        ),
+    ]
+    records = [
+        {**base, "ques_type": ques_type, "choice_image_0": None, "choice_image_1": None, **images}
+        for base, ques_type, images in rows
+    ]
+    path = root / "iconqa.json"
+    path.write_text(json.dumps(records))
+    return path

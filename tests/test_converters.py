@@ -4,6 +4,7 @@ import json
 
 import datasets
 import pytest
+from conftest import png
 from PIL import Image
 
 from scale_sft.cli import main
@@ -21,12 +22,6 @@ from scale_sft.data.format import instruction
 from scale_sft.data.loading import load_cot_dataset, prepare_dataset
 
 INSTRUCTION = instruction()
-
-
-def _png(path, color):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (56, 56), color).save(path)
-    return path
 
 
 def _user_text(record):
@@ -59,7 +54,7 @@ def _sharegpt(human, gpt, image=None, images=None, layout="human_gpt", **extra):
 def vision_r1_json(tmp_path):
     root = tmp_path / "vision_r1"
     for name, color in (("a", "red"), ("b", "blue"), ("c", "green"), ("d", "yellow")):
-        _png(root / "images" / f"{name}.png", color)
+        png(root / "images" / f"{name}.png", color)
     records = [
         # 0: human/gpt, `image` str, plain "The answer is 2." after the think block
         _sharegpt(
@@ -188,39 +183,6 @@ def test_normalise_keeps_reasoning_verbatim():
 # ------------------------------------------------------------------------------------------------- ScienceQA
 
 
-@pytest.fixture
-def scienceqa_jsonl(tmp_path):
-    root = tmp_path / "scienceqa"
-    _png(root / "img" / "0.png", "green")
-    _png(root / "img" / "1.png", "blue")
-    base = {"subject": "natural science", "lecture": "", "solution": ""}
-    records = [
-        {
-            **base,
-            "image": "img/0.png",
-            "question": "Which organism is a producer?",
-            "choices": ["grass", "fox"],
-            "answer": 0,
-            "hint": "The diagram shows a food web.",
-        },
-        {
-            **base,
-            "subject": "social science",
-            "image": "img/1.png",
-            "question": "Which state is highlighted?",
-            "choices": ["Ohio", "Iowa", "Utah"],
-            "answer": 2,
-            "hint": "",
-        },
-        {**base, "image": None, "question": "Q?", "choices": ["a", "b"], "answer": 0, "hint": ""},
-        {**base, "image": "img/0.png", "question": "Q?", "choices": ["a", "b"], "answer": 5, "hint": ""},
-        {**base, "image": "img/nope.png", "question": "Q?", "choices": ["a", "b"], "answer": 1, "hint": ""},
-    ]
-    path = root / "test.jsonl"
-    path.write_text("\n".join(json.dumps(r) for r in records))
-    return path
-
-
 def test_scienceqa_records(scienceqa_jsonl, qwen_processor):
     records, root = load_source(str(scienceqa_jsonl))
     converted, report = convert_scienceqa(records, root, split="test")
@@ -280,69 +242,6 @@ def test_scienceqa_pil_images_through_the_cli(tmp_path, qwen_processor, capsys):
 
 
 # ------------------------------------------------------------------------------------------------- IconQA
-
-
-@pytest.fixture
-def iconqa_json(tmp_path):
-    root = tmp_path / "iconqa"
-    for qid in ("1", "2", "3", "4", "5", "6", "7", "8", "9"):
-        _png(root / qid / "image.png", "white")
-    for qid in ("2", "5", "9"):
-        _png(root / qid / "choice_0.png", "red")
-        _png(root / qid / "choice_1.png", "blue")
-
-    def rec(qid, ques_type, question, choices, answer, **images):
-        images.setdefault("query_image", f"{qid}/image.png")
-        return (
-            {"question_id": qid, "question": question, "choices": choices, "answer": answer},
-            ques_type,
-            images,
-        )
-
-    rows = [
-        rec("1", "choose_txt", "What time does the clock show?", "3:00,4:00,5:00", "4:00"),
-        rec(
-            "2",
-            "choose_img",
-            "Which shape is a circle?",
-            "choice_0.png,choice_1.png",
-            "choice_1.png",
-            choice_image_0="2/choice_0.png",
-            choice_image_1="2/choice_1.png",
-        ),
-        rec("3", "fill_in_blank", "How many dots are there?", "", "6"),
-        rec("4", "fill_in_blank", "Which shape is it?", "", "triangle"),
-        # choose_img without a `choices` string: matched by the choice image's own file name
-        rec(
-            "5",
-            "choose_img",
-            "Which is blue?",
-            "",
-            "choice_1.png",
-            choice_image_0="5/choice_0.png",
-            choice_image_1="5/choice_1.png",
-        ),
-        # unconvertible:
-        rec("6", "choose_txt", "Pick one.", "cat,dog", "cow"),
-        rec("7", "draw", "Draw it.", "", "x"),
-        rec("8", "fill_in_blank", "How many?", "", "3", query_image=None),
-        rec(
-            "9",
-            "choose_img",
-            "Which?",
-            "choice_0.png,choice_1.png",
-            "choice_7.png",
-            choice_image_0="9/choice_0.png",
-            choice_image_1="9/choice_1.png",
-        ),
-    ]
-    records = [
-        {**base, "ques_type": ques_type, "choice_image_0": None, "choice_image_1": None, **images}
-        for base, ques_type, images in rows
-    ]
-    path = root / "iconqa.json"
-    path.write_text(json.dumps(records))
-    return path
 
 
 def test_iconqa_records(iconqa_json, qwen_processor):

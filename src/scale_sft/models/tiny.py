@@ -41,9 +41,18 @@ class TinySize:
 
 
 def train_bpe_tokenizer(
-    texts: Iterable[str], special_tokens: list[str], vocab_size: int, pad_token: str, eos_token: str
+    texts: Iterable[str],
+    special_tokens: list[str],
+    vocab_size: int,
+    pad_token: str,
+    eos_token: str,
+    **named_tokens: str,
 ) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE tokenizer (Qwen2-style pre-tokenisation) on ``texts``."""
+    """Train a byte-level BPE tokenizer (Qwen2-style pre-tokenisation) on ``texts``.
+
+    ``named_tokens`` (``bos_token="<s>"``, or model-specific names such as ``image_token``) become attributes
+    of the tokenizer (``tokenizer.image_token`` / ``tokenizer.image_token_id``) that survive ``save_pretrained``.
+    """
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
@@ -59,11 +68,11 @@ def train_bpe_tokenizer(
         show_progress=False,
     )
     tokenizer.train_from_iterator(texts, trainer=trainer)
+    named = {"pad_token": pad_token, "eos_token": eos_token, **named_tokens}
     return PreTrainedTokenizerFast(
         tokenizer_object=tokenizer,
-        pad_token=pad_token,
-        eos_token=eos_token,
-        additional_special_tokens=[t for t in special_tokens if t not in (pad_token, eos_token)],
+        additional_special_tokens=[t for t in special_tokens if t not in named.values()],
+        **named,
     )
 
 
@@ -167,8 +176,238 @@ def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, t
     return model, processor
 
 
+# Gemma 3: `<start_of_turn>user|model` turns, the assistant role renamed `model`, text parts trimmed; an image
+# is `<start_of_image>`, which the processor expands to `\n\n<start_of_image>` + `mm_tokens_per_image` x
+# `<image_soft_token>` + `<end_of_image>\n\n`.
+GEMMA3_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- for message in messages -%}"
+    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
+    "{{ '<start_of_turn>' + role + '\n' }}"
+    "{%- if message['content'] is string -%}{{ message['content'] | trim }}"
+    "{%- else -%}{%- for part in message['content'] -%}"
+    "{%- if part['type'] == 'image' -%}{{ '<start_of_image>' }}"
+    "{%- elif part['type'] == 'text' -%}{{ part['text'] | trim }}{%- endif -%}"
+    "{%- endfor -%}{%- endif -%}"
+    "{{ '<end_of_turn>\n' }}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
+)
+
+
+def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
+    """A tiny ``Gemma3ForConditionalGeneration`` (Gemma 3 text + SigLIP vision) and its real processor classes."""
+    from transformers import (
+        Gemma3Config,
+        Gemma3ForConditionalGeneration,
+        Gemma3ImageProcessor,
+        Gemma3Processor,
+        Gemma3TextConfig,
+        SiglipVisionConfig,
+    )
+
+    # Real Gemma ids: <pad> 0, <eos> 1, <bos> 2, <unk> 3.
+    specials = [
+        "<pad>",
+        "<eos>",
+        "<bos>",
+        "<unk>",
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "<start_of_image>",
+        "<end_of_image>",
+        "<image_soft_token>",
+    ]
+    texts = [*texts, *["user\nmodel\n"] * 100]  # the template's role names
+    tokenizer = train_bpe_tokenizer(
+        texts,
+        specials,
+        size.vocab_size,
+        pad_token="<pad>",
+        eos_token="<eos>",
+        bos_token="<bos>",
+        unk_token="<unk>",
+        boi_token="<start_of_image>",
+        eoi_token="<end_of_image>",
+        image_token="<image_soft_token>",
+    )
+    if special_tags:
+        _add_tag_tokens(tokenizer, tags)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+    # A 112 px image (the synthetic 4x4 grid of 28 px cells) is 8x8 SigLIP patches of 14 px, average-pooled 2x2
+    # into 16 soft tokens: one per cell.
+    image_size, patch_size, mm_tokens_per_image = 112, 14, 16
+    head_dim = size.hidden_size // size.num_heads
+    config = Gemma3Config(
+        text_config=Gemma3TextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=size.hidden_size,
+            intermediate_size=size.intermediate_size,
+            num_hidden_layers=size.num_layers,
+            num_attention_heads=size.num_heads,
+            num_key_value_heads=size.num_kv_heads,
+            head_dim=head_dim,
+            query_pre_attn_scalar=head_dim,
+            max_position_embeddings=2048,
+            # Gemma 3 interleaves sliding-window and global layers (5:1); a window shorter than a sample keeps
+            # both kinds of mask in play.
+            sliding_window=128,
+            layer_types=["sliding_attention"] * (size.num_layers - 1) + ["full_attention"],
+            bos_token_id=ids["<bos>"],
+            eos_token_id=ids["<eos>"],
+            pad_token_id=ids["<pad>"],
+        ),
+        vision_config=SiglipVisionConfig(
+            hidden_size=size.vision_hidden_size,
+            intermediate_size=size.vision_hidden_size * 2,
+            num_hidden_layers=size.vision_depth,
+            num_attention_heads=2,
+            image_size=image_size,
+            patch_size=patch_size,
+            vision_use_head=False,
+        ),
+        mm_tokens_per_image=mm_tokens_per_image,
+        boi_token_index=ids["<start_of_image>"],
+        eoi_token_index=ids["<end_of_image>"],
+        image_token_index=ids["<image_soft_token>"],
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(seed)
+    model = Gemma3ForConditionalGeneration(config)
+    # Instruction-tuned Gemma stops at either <eos> or <end_of_turn>.
+    model.generation_config.eos_token_id = [ids["<eos>"], ids["<end_of_turn>"]]
+    model.generation_config.bos_token_id = ids["<bos>"]
+    model.generation_config.pad_token_id = ids["<pad>"]
+    image_processor = Gemma3ImageProcessor(
+        size={"height": image_size, "width": image_size},
+        image_mean=[0.5, 0.5, 0.5],
+        image_std=[0.5, 0.5, 0.5],
+        do_pan_and_scan=False,
+    )
+    processor = Gemma3Processor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        chat_template=GEMMA3_CHAT_TEMPLATE,
+        image_seq_length=mm_tokens_per_image,
+    )
+    return model, processor
+
+
+# LLaVA-NeXT (Mistral): `<s>[INST] <image>\nquestion [/INST] answer</s>`, images first in the user turn. The
+# generation prompt adds nothing, so the completion starts with the space after `[/INST]`. The processor expands
+# `<image>` to one token per anyres feature (base image + crops + a newline per feature row).
+LLAVA_NEXT_CHAT_TEMPLATE = (
+    "{{ bos_token }}"
+    "{%- for message in messages -%}"
+    "{%- if message['role'] == 'user' -%}"
+    "{{ '[INST] ' }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}"
+    "{%- for part in message['content'] if part['type'] == 'image' -%}{{ '<image>\n' }}{%- endfor -%}"
+    "{%- for part in message['content'] if part['type'] == 'text' -%}{{ part['text'] }}{%- endfor -%}"
+    "{%- endif -%}"
+    "{{ ' [/INST]' }}"
+    "{%- elif message['role'] == 'assistant' -%}"
+    "{{ ' ' }}"
+    "{%- if message['content'] is string -%}{{ message['content'] }}"
+    "{%- else -%}{%- for part in message['content'] if part['type'] == 'text' -%}{{ part['text'] }}{%- endfor -%}"
+    "{%- endif -%}"
+    "{{ eos_token }}"
+    "{%- else -%}"
+    "{{ raise_exception('Only user and assistant roles are supported.') }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+)
+
+
+def build_llava_next(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
+    """A tiny ``LlavaNextForConditionalGeneration`` (Mistral text + CLIP vision) and its real processor classes."""
+    from transformers import (
+        CLIPVisionConfig,
+        LlavaNextConfig,
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+        MistralConfig,
+    )
+
+    # Real Mistral ids: <unk> 0, <s> 1, </s> 2; LLaVA-NeXT adds <image> and <pad>. [INST] is plain text.
+    specials = ["<unk>", "<s>", "</s>", "<image>", "<pad>"]
+    texts = [*texts, *["[INST] [/INST]"] * 100]  # the template's turn markers
+    tokenizer = train_bpe_tokenizer(
+        texts,
+        specials,
+        size.vocab_size,
+        pad_token="<pad>",
+        eos_token="</s>",
+        bos_token="<s>",
+        unk_token="<unk>",
+        image_token="<image>",
+    )
+    if special_tags:
+        _add_tag_tokens(tokenizer, tags)
+    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+    # CLIP at 56 px with 14 px patches: 4x4 features per view. A 112 px image picks the 112x112 pinpoint: a base
+    # view plus 2x2 crops of 56 px, so 16 + 8x8 + 8 newlines = 88 image tokens (CLS dropped, "default" strategy).
+    image_size, patch_size = 56, 14
+    pinpoints = [[56, 56], [56, 112], [112, 56], [112, 112]]
+    config = LlavaNextConfig(
+        text_config=MistralConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=size.hidden_size,
+            intermediate_size=size.intermediate_size,
+            num_hidden_layers=size.num_layers,
+            num_attention_heads=size.num_heads,
+            num_key_value_heads=size.num_kv_heads,
+            head_dim=size.hidden_size // size.num_heads,
+            max_position_embeddings=2048,
+            sliding_window=None,
+            bos_token_id=ids["<s>"],
+            eos_token_id=ids["</s>"],
+            pad_token_id=ids["<pad>"],
+        ),
+        vision_config=CLIPVisionConfig(
+            hidden_size=size.vision_hidden_size,
+            intermediate_size=size.vision_hidden_size * 2,
+            projection_dim=size.vision_hidden_size,
+            num_hidden_layers=size.vision_depth,
+            num_attention_heads=2,
+            image_size=image_size,
+            patch_size=patch_size,
+        ),
+        image_token_index=ids["<image>"],
+        image_grid_pinpoints=pinpoints,
+        vision_feature_select_strategy="default",
+        vision_feature_layer=-2,
+        image_seq_length=(image_size // patch_size) ** 2,
+        tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = LlavaNextForConditionalGeneration(config)
+    model.generation_config.pad_token_id = ids["<pad>"]
+    image_processor = LlavaNextImageProcessor(
+        size={"shortest_edge": image_size},
+        crop_size={"height": image_size, "width": image_size},
+        image_grid_pinpoints=pinpoints,
+    )
+    processor = LlavaNextProcessor(
+        image_processor=image_processor,
+        tokenizer=tokenizer,
+        patch_size=patch_size,
+        vision_feature_select_strategy="default",
+        chat_template=LLAVA_NEXT_CHAT_TEMPLATE,
+        image_token="<image>",
+        num_additional_image_tokens=1,
+    )
+    return model, processor
+
+
 Builder = Callable[[Iterable[str], TinySize, bool, CotTags, int], tuple]
-ARCHITECTURES: dict[str, Builder] = {"qwen2_5_vl": build_qwen2_5_vl}
+ARCHITECTURES: dict[str, Builder] = {
+    "qwen2_5_vl": build_qwen2_5_vl,
+    "gemma3": build_gemma3,
+    "llava_next": build_llava_next,
+}
 
 
 def make_tiny_model(
