@@ -146,3 +146,17 @@ def iconqa_json(tmp_path):
     path = root / "iconqa.json"
     path.write_text(json.dumps(records))
     return path
+
+
+@pytest.fixture(scope="session")
+def trained_qwen_dir(tiny_qwen_dir, synthetic_dir, tmp_path_factory):
+    """The tiny Qwen2.5-VL after a few SCALe-SFT steps (a real `scale-sft train` checkpoint)."""
+    from scale_sft.cli import main
+
+    out = tmp_path_factory.mktemp("trained") / "scale"
+    main(
+        ["train", "--model", str(tiny_qwen_dir), "--dataset", str(synthetic_dir), "--output_dir", str(out),
+         "--max_steps", "8", "--per_device_train_batch_size", "4", "--learning_rate", "3e-3",
+         "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--logging_steps", "4"]
+    )  # fmt: skip
+    return out

@@ -58,6 +58,37 @@ def _demo(argv: list[str]) -> None:
     demo(argv)
 
 
+def _eval(argv: list[str]) -> None:
+    from scale_sft.evaluation.runner import evaluate
+
+    parser = argparse.ArgumentParser(prog="scale-sft eval", description="Generate on a benchmark and score it.")
+    parser.add_argument("--model", required=True, help="Hub name or local path of the model to evaluate.")
+    parser.add_argument(
+        "--benchmark", default="synthetic", help="synthetic, scienceqa_img, iconqa, or a dataset path."
+    )
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--data", default=None, help="Local copy of the benchmark (file or directory).")
+    parser.add_argument("--limit", type=int, default=None, help="Evaluate the first N records only.")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--max_new_tokens", type=int, default=512)
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding.")
+    parser.add_argument("--num_samples", type=int, default=1, help="Completions per record (needs temperature).")
+    parser.add_argument("--output_dir", default=None, help="Where predictions.jsonl and metrics.json go.")
+    parser.add_argument("--trust_remote_code", action="store_true")
+    args = parser.parse_args(argv)
+    evaluate(**vars(args))
+
+
+def _compare(argv: list[str]) -> None:
+    from scale_sft.evaluation.compare import compare
+
+    parser = argparse.ArgumentParser(prog="scale-sft compare", description="Evaluation runs side by side.")
+    parser.add_argument("runs", nargs="+", help="Directories written by `scale-sft eval --output_dir`.")
+    parser.add_argument("--output", default=None, help="PNG chart to write (a .txt table is written beside).")
+    args = parser.parse_args(argv)
+    compare(args.runs, args.output)
+
+
 def _convert(argv: list[str]) -> None:
     from scale_sft.data.converters import main as convert
 
@@ -74,6 +105,8 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "train": (_train, "SCALe-SFT or vanilla SFT on a chain-of-thought dataset"),
     "make-tiny-model": (_make_tiny_model, "build a tiny random VLM with a locally trained tokenizer"),
     "make-data": (_make_data, "write the synthetic visual-reasoning dataset"),
+    "eval": (_eval, "generate on a benchmark and score accuracy, malformed, length, consistency, loops"),
+    "compare": (_compare, "print evaluation runs side by side and chart them"),
     "demo": (_demo, "build the tiny model and data, train vanilla SFT and SCALe-SFT, compare"),
     "convert": (_convert, "convert Vision-R1 / ScienceQA / IconQA data to <think>/<answer> records"),
     "inspect-data": (_inspect_data, "count skipped records and THINK/ANSWER tokens per record of a dataset"),
