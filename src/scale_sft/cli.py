@@ -22,6 +22,17 @@ def _train(argv: list[str]) -> None:
     train(script_args, config, model_args)
 
 
+def _grpo(argv: list[str]) -> None:
+    from trl import ModelConfig, TrlParser
+
+    from scale_sft.rl.grpo_config import ScaleGRPOConfig
+    from scale_sft.rl.recipe import GRPOArguments, grpo
+
+    parser = TrlParser((GRPOArguments, ScaleGRPOConfig, ModelConfig), prog="scale-sft grpo")
+    script_args, config, model_args = parser.parse_args_and_config(args=argv)
+    grpo(script_args, config, model_args)
+
+
 def _make_tiny_model(argv: list[str]) -> None:
     from scale_sft.models.tiny import ARCHITECTURES, make_tiny_model
 
@@ -103,6 +114,7 @@ def _inspect_data(argv: list[str]) -> None:
 
 COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "train": (_train, "SCALe-SFT or vanilla SFT on a chain-of-thought dataset"),
+    "grpo": (_grpo, "GRPO continuation from a vanilla-SFT or SCALe-SFT checkpoint"),
     "make-tiny-model": (_make_tiny_model, "build a tiny random VLM with a locally trained tokenizer"),
     "make-data": (_make_data, "write the synthetic visual-reasoning dataset"),
     "eval": (_eval, "generate on a benchmark and score accuracy, malformed, length, consistency, loops"),

@@ -12,6 +12,12 @@ from scale_sft.loss import LOSS_METHODS
 from scale_sft.schedules import SCHEDULES, answer_weight
 
 
+def cpu_safe_bf16(config) -> None:
+    """TRL defaults ``bf16`` to on; keep that only where a GPU supports it, so CPU runs work out of the box."""
+    if config.bf16 is None:
+        config.bf16 = not config.fp16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+
+
 @dataclass
 class ScaleSFTConfig(SFTConfig):
     r"""Configuration for [`ScaleSFTTrainer`]: every [`~trl.SFTConfig`] field, plus:
@@ -62,8 +68,7 @@ class ScaleSFTConfig(SFTConfig):
     )
 
     def __post_init__(self):
-        if self.bf16 is None:
-            self.bf16 = not self.fp16 and torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+        cpu_safe_bf16(self)
         super().__post_init__()
         if self.loss_method not in LOSS_METHODS:
             raise ValueError(f"loss_method must be one of {LOSS_METHODS}, got {self.loss_method!r}.")

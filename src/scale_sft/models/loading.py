@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
@@ -12,14 +14,22 @@ def load_model_and_processor(
     trust_remote_code: bool = False,
     attn_implementation: str | None = None,
 ):
-    """``AutoModelForImageTextToText`` + ``AutoProcessor``; remote code only when the user asks for it."""
+    """``AutoModelForImageTextToText`` + ``AutoProcessor``; remote code only when the user asks for it.
+
+    A LoRA checkpoint (a directory with ``adapter_config.json``, as ``train --use_peft`` writes) is loaded
+    onto its base model and merged, so every later stage sees a plain model.
+    """
     torch_dtype = dtype if dtype in (None, "auto") else getattr(torch, dtype)
-    model = AutoModelForImageTextToText.from_pretrained(
-        name_or_path,
-        dtype=torch_dtype,
-        trust_remote_code=trust_remote_code,
-        attn_implementation=attn_implementation,
-    )
+    kwargs = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code, "attn_implementation": attn_implementation}
+    adapter = Path(name_or_path, "adapter_config.json").is_file()
+    if adapter:
+        from peft import PeftConfig, PeftModel
+
+        base = PeftConfig.from_pretrained(name_or_path).base_model_name_or_path
+        model = AutoModelForImageTextToText.from_pretrained(base, **kwargs)
+        model = PeftModel.from_pretrained(model, name_or_path).merge_and_unload()
+    else:
+        model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
     processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
     return model, processor
 

@@ -1,0 +1,97 @@
+"""The ``scale-sft grpo`` recipe: GRPO from a ``scale-sft train`` checkpoint (full or LoRA) on the same data.
+
+The dataset is the training format seen prompt-only: each record's conversation without its assistant
+target, its images, and the gold ``answer`` / ``answer_type`` / ``choices`` the rewards read.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import datasets
+from trl import ModelConfig, get_peft_config
+
+from scale_sft.data.loading import load_cot_dataset, prepare_dataset
+from scale_sft.evaluation.generate import prompt_messages
+from scale_sft.models.loading import load_model_and_processor
+from scale_sft.rl.grpo_config import ScaleGRPOConfig
+from scale_sft.rl.grpo_trainer import ScaleGRPOTrainer
+from scale_sft.rl.rewards import build_rewards
+
+
+@dataclass
+class GRPOArguments:
+    """What to continue from and train on (the GRPO hyper-parameters live in ``ScaleGRPOConfig``)."""
+
+    model: str | None = field(default=None, metadata={"help": "A `scale-sft train` output directory (or hub name)."})
+    dataset: str | None = field(
+        default=None, metadata={"help": "save_to_disk directory, JSON/JSONL file, or hub dataset name."}
+    )
+    dataset_split: str = field(default="train", metadata={"help": "Split to train on."})
+
+
+def prompt_only(dataset: datasets.Dataset) -> datasets.Dataset:
+    """The prompt-only view GRPO samples from; the gold answer columns travel to the rewards."""
+    missing = {"answer", "answer_type"} - set(dataset.column_names)
+    if missing:
+        raise ValueError(f"GRPO needs the gold answer columns {sorted(missing)} in the dataset.")
+    if "choices" not in dataset.column_names:
+        dataset = dataset.add_column("choices", [[] for _ in range(len(dataset))])
+    keep = {"messages", "images", "answer", "answer_type", "choices"}
+    dataset = dataset.remove_columns([c for c in dataset.column_names if c not in keep])
+
+    def to_prompt(record: dict) -> dict:
+        prompt = [
+            {"role": m["role"], "content": [{k: v for k, v in p.items() if v is not None} for p in m["content"]]}
+            for m in prompt_messages(record["messages"])
+        ]
+        return {"prompt": prompt}
+
+    return dataset.map(to_prompt, remove_columns=["messages"])
+
+
+def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelConfig) -> dict:
+    """Run GRPO and save the model, processor and ``run.json`` (wall-clock, generated tokens) to ``output_dir``."""
+    if not script_args.model or not script_args.dataset:
+        raise ValueError("Both --model and --dataset are required.")
+    started = time.perf_counter()
+    model, processor = load_model_and_processor(
+        script_args.model, model_args.dtype, config.trust_remote_code, model_args.attn_implementation
+    )
+    raw = load_cot_dataset(script_args.dataset, script_args.dataset_split)
+    dataset, report = prepare_dataset(raw, processor, config.tags)
+    print(f"GRPO data: {report.summary()}", flush=True)
+    trainer = ScaleGRPOTrainer(
+        model,
+        reward_funcs=build_rewards(config.rewards, config.tags, config.max_completion_length),
+        args=config,
+        train_dataset=prompt_only(dataset),
+        processing_class=processor,
+        peft_config=get_peft_config(model_args),
+    )
+    result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
+    trainer.save_model(config.output_dir)
+    processor.save_pretrained(config.output_dir)
+    trainer.save_state()
+    run = {
+        "command": "grpo",
+        "model": script_args.model,
+        "dataset": script_args.dataset,
+        "data": report.to_dict(),
+        "rewards": config.rewards,
+        "reward_weights": config.reward_weights,
+        "wall_clock_s": time.perf_counter() - started,
+        "train_runtime_s": result.metrics.get("train_runtime"),
+        "generated_tokens": trainer.generated_tokens,
+        "global_step": trainer.state.global_step,
+        "train_metrics": result.metrics,
+        "script_args": asdict(script_args),
+        "model_args": asdict(model_args),
+        "config": config.to_dict(),
+    }
+    if trainer.is_world_process_zero():
+        Path(config.output_dir, "run.json").write_text(json.dumps(run, indent=2, default=str))
+    return run
