@@ -64,7 +64,10 @@ def _flags(**kwargs) -> list[str]:
     return [item for key, value in kwargs.items() for item in (f"--{key}", str(value))]
 
 
-def train_sft(model: Path, data: Path, out: Path, method: str, budget: Budget, seed: int) -> float:
+def train_sft(
+    model: Path, data: Path, out: Path, method: str, budget: Budget, seed: int, extra: tuple[str, ...] = ()
+) -> float:
+    """Train one SFT pipeline (``extra``: more ``train`` flags, e.g. a schedule); returns the wall-clock."""
     started = time.perf_counter()
     cli(
         ["train"]
@@ -74,6 +77,7 @@ def train_sft(model: Path, data: Path, out: Path, method: str, budget: Budget, s
             logging_steps=max(budget.sft_steps // 20, 1), save_strategy="no", report_to="none", seed=seed,
             gradient_checkpointing="false",
         )
+        + list(extra)
     )  # fmt: skip
     return time.perf_counter() - started
 
