@@ -64,25 +64,19 @@ from pathlib import Path
 import datasets
 from PIL import Image
 
-from scale_sft.data.format import DEFAULT_TAGS, CotTags, assistant_message, cot_completion, user_message
+from scale_sft.data.format import (
+    DEFAULT_TAGS,
+    CotTags,
+    assistant_message,
+    cot_completion,
+    record_features,
+    user_message,
+)
 
 LETTERS = "ABCDEFGHIJ"
 SOURCES = ("vision_r1", "scienceqa", "iconqa")
 
-_TEXT = datasets.Value("string")
-FEATURES = datasets.Features(
-    {
-        "id": _TEXT,
-        "messages": [{"role": _TEXT, "content": [{"type": _TEXT, "text": _TEXT}]}],
-        "images": [datasets.Image()],
-        "question": _TEXT,
-        "answer": _TEXT,
-        "answer_type": _TEXT,
-        "choices": [_TEXT],
-        "source": _TEXT,
-        "category": _TEXT,
-    }
-)
+FEATURES = record_features("source", "category")
 
 
 class Unconvertible(ValueError):

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import datasets
+
 
 @dataclass(frozen=True)
 class CotTags:
@@ -59,3 +61,18 @@ def message_text(message: dict) -> str:
     if isinstance(content, str):
         return content
     return "".join(part.get("text", "") for part in content if part.get("type") == "text")
+
+
+def record_features(*extra_text_columns: str) -> datasets.Features:
+    """The Arrow schema of a record (conversation, images, gold answer) plus extra string columns."""
+    text = datasets.Value("string")
+    columns = {
+        "id": text,
+        "messages": [{"role": text, "content": [{"type": text, "text": text}]}],
+        "images": [datasets.Image()],
+        "question": text,
+        "answer": text,
+        "answer_type": text,
+        "choices": [text],
+    }
+    return datasets.Features({**columns, **dict.fromkeys(extra_text_columns, text)})

@@ -29,7 +29,13 @@ from pathlib import Path
 import datasets
 from PIL import Image, ImageDraw
 
-from scale_sft.data.format import assistant_message, cot_completion, message_text, user_message
+from scale_sft.data.format import (
+    assistant_message,
+    cot_completion,
+    message_text,
+    record_features,
+    user_message,
+)
 
 CELL_PX = 28  # one merged image token (14 px patch x 2x2 merge)
 MARGIN_PX = 4
@@ -205,21 +211,7 @@ def make_records(n: int, seed: int, split: str = "train", rows: int = 4, cols: i
     return [make_record(rng, i, split, rows, cols) for i in range(n)]
 
 
-_TEXT = datasets.Value("string")
-FEATURES = datasets.Features(
-    {
-        "id": _TEXT,
-        "messages": [{"role": _TEXT, "content": [{"type": _TEXT, "text": _TEXT}]}],
-        "images": [datasets.Image()],
-        "question": _TEXT,
-        "question_type": _TEXT,
-        "answer": _TEXT,
-        "answer_type": _TEXT,
-        "choices": [_TEXT],
-        "think": _TEXT,
-        "scene": _TEXT,
-    }
-)
+FEATURES = record_features("question_type", "think", "scene")
 
 
 def make_dataset(n_train: int, n_test: int, seed: int, rows: int = 4, cols: int = 4) -> datasets.DatasetDict:
