@@ -41,6 +41,7 @@ def test_train_cli(method, cli_assets, tmp_path):
     assert [h["step"] for h in logs] == [5, 10, 15, 20, 25, 30]
     for h in logs:
         assert {"loss_think", "loss_answer", "answer_weight", "think_tokens", "answer_tokens"} <= set(h)
+        assert 0 <= h["mean_token_accuracy"] <= 1 and h["entropy"] > 0
         assert all(torch.isfinite(torch.tensor(h[k])) for k in ("loss", "loss_think", "loss_answer"))
         assert h["think_tokens"] > 10 * h["answer_tokens"]  # the imbalance SCALe corrects
     assert logs[-1]["loss"] < 0.8 * logs[0]["loss"]

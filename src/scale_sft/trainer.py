@@ -6,8 +6,8 @@ Small overrides:
   micro-batch of the optimizer step and every rank, so the step's gradient is the same however it is split;
 - ``compute_loss`` takes per-token log-probabilities from TRL's fused LM head (no vocabulary logits) and
   applies ``scale_loss`` with the scheduled answer weight at ``global_step / max_steps``;
-- ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), the ``answer_weight`` used and the
-  THINK/ANSWER token counts, for both methods;
+- ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), the ``answer_weight`` used, the
+  THINK/ANSWER token counts, and TRL's ``entropy`` / ``mean_token_accuracy``, for both methods;
 - ``_load_from_checkpoint`` works around a transformers 5 resume bug for vision-language checkpoints.
 """
 
@@ -48,7 +48,7 @@ class ScaleSFTTrainer(SFTTrainer):
         super().__init__(
             model, args=args, processing_class=processing_class, data_collator=data_collator, **kwargs
         )
-        self._segment_sums = {"train": torch.zeros(4), "eval": torch.zeros(4)}
+        self._segment_sums = {"train": torch.zeros(7), "eval": torch.zeros(7)}
         self._weights: dict[str, list[float]] = {"train": [], "eval": []}
 
     @property
@@ -89,7 +89,10 @@ class ScaleSFTTrainer(SFTTrainer):
         loss = result.loss
         if step_normalizer is not None:
             loss = loss * self.accelerator.num_processes
-        self._segment_sums[mode] += self.accelerator.reduce(result.stats(), reduction="sum").cpu()
+        # TRL's fused head also returns entropy and top-1 hits: log them as SFTTrainer does (same names).
+        extra = torch.stack([outputs.entropy.detach().sum(), outputs.is_top1.sum(), outputs.label_mask.sum()])
+        sums = torch.cat([result.stats(), extra.float()])
+        self._segment_sums[mode] += self.accelerator.reduce(sums, reduction="sum").cpu()
         self._weights[mode].append(weight)
         return (loss, outputs) if return_outputs else loss
 
@@ -111,9 +114,11 @@ class ScaleSFTTrainer(SFTTrainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"
-        think_ce, think_n, answer_ce, answer_n = self._segment_sums[mode].tolist()
+        think_ce, think_n, answer_ce, answer_n, entropy, top1, scored = self._segment_sums[mode].tolist()
         if think_n + answer_n > 0:
             prefix = "eval_" if mode == "eval" else ""
+            logs[f"{prefix}entropy"] = entropy / scored
+            logs[f"{prefix}mean_token_accuracy"] = top1 / scored
             logs[f"{prefix}loss_think"] = think_ce / think_n if think_n else 0.0
             logs[f"{prefix}loss_answer"] = answer_ce / answer_n if answer_n else 0.0
             logs[f"{prefix}think_tokens"] = int(think_n)
