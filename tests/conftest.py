@@ -41,6 +41,22 @@ def synthetic_dir(tmp_path_factory):
     return out
 
 
+def collate_rows(processor, samples, image, padding_side="right"):
+    """Collate (question, completion) pairs with one image each; return the batch and, per row, the
+    (token, segment id) pairs of its non-padding tokens."""
+    from scale_sft.data.collator import ScaleSFTCollator
+    from scale_sft.data.format import assistant_message, user_message
+
+    batch = ScaleSFTCollator(processor=processor, padding_side=padding_side)(
+        [{"messages": [user_message(q), assistant_message(a)], "images": [image]} for q, a in samples]
+    )
+    rows = []
+    for ids, seg, mask in zip(batch["input_ids"], batch["segment_ids"], batch["attention_mask"], strict=True):
+        tokens = processor.tokenizer.convert_ids_to_tokens(ids[mask.bool()])
+        rows.append(list(zip(tokens, seg[mask.bool()].tolist(), strict=True)))
+    return batch, rows
+
+
 def png(path, color):
     """A small solid-colour PNG at ``path`` (parents created)."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -5,13 +5,13 @@ import json
 
 import pytest
 import torch
+from conftest import collate_rows
 from PIL import Image
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor
 
 from scale_sft.cli import main
-from scale_sft.data.collator import ScaleSFTCollator
-from scale_sft.data.format import assistant_message, cot_completion, user_message
+from scale_sft.data.format import cot_completion
 
 FAMILIES = {
     # arch: (model class, processor class, image tokens for a 112 px image, tokens that end the generation prompt)
@@ -38,14 +38,7 @@ def processors(family_root):
 
 
 def _collate(processor, samples, padding_side="right"):
-    batch = ScaleSFTCollator(processor=processor, padding_side=padding_side)(
-        [{"messages": [user_message(q), assistant_message(a)], "images": [IMAGE]} for q, a in samples]
-    )
-    rows = []
-    for ids, seg, mask in zip(batch["input_ids"], batch["segment_ids"], batch["attention_mask"], strict=True):
-        tokens = processor.tokenizer.convert_ids_to_tokens(ids[mask.bool()])
-        rows.append(list(zip(tokens, seg[mask.bool()].tolist(), strict=True)))
-    return batch, rows
+    return collate_rows(processor, samples, IMAGE, padding_side)
 
 
 def _split(arch, processor, row):

@@ -4,6 +4,7 @@ import copy
 
 import pytest
 import torch
+from conftest import collate_rows
 from PIL import Image
 
 from scale_sft.data.collator import ScaleSFTCollator
@@ -58,14 +59,7 @@ IMAGE = Image.new("RGB", (56, 56), "white")  # 2x2 merged patches -> 4 image tok
 
 
 def _collate(processor, samples, padding_side="right"):
-    batch = ScaleSFTCollator(processor=processor, padding_side=padding_side)(
-        [{"messages": [user_message(q), assistant_message(a)], "images": [IMAGE]} for q, a in samples]
-    )
-    rows = []
-    for ids, seg, mask in zip(batch["input_ids"], batch["segment_ids"], batch["attention_mask"], strict=True):
-        tokens = processor.tokenizer.convert_ids_to_tokens(ids[mask.bool()])
-        rows.append(list(zip(tokens, seg[mask.bool()].tolist(), strict=True)))
-    return batch, rows
+    return collate_rows(processor, samples, IMAGE, padding_side)
 
 
 def _split_at_completion(row):
