@@ -12,6 +12,7 @@ def test_demo_writes_report_results_and_plots(tmp_path):
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved == json.loads(json.dumps(results))
     assert [r["name"] for r in saved["runs"]] == list(PIPELINES)
+    assert saved["wall_clock_s"] >= sum(r["train_wall_clock_s"] for r in saved["runs"] if not r["grpo"])
     for run in saved["runs"]:
         for key in REPORT_METRICS[:-1]:
             assert key in run, key

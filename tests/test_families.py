@@ -18,7 +18,7 @@ FAMILIES = {
     "gemma3": ("Gemma3ForConditionalGeneration", "Gemma3Processor", 16, ["<start_of_turn>", "model", "Ċ"]),
     "llava_next": ("LlavaNextForConditionalGeneration", "LlavaNextProcessor", 88, ["Ġ[/", "INST", "]"]),
 }
-IMAGE = Image.new("RGB", (112, 112), "white")  # the size of the synthetic 4x4 grids of 28 px cells
+IMAGE = Image.new("RGB", (112, 112), "white")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from scale_sft.data.synthetic import (
     SHAPES,
     corpus_texts,
     make_records,
-    parse_think_scene,
+    parse_description,
     reasoning_correct,
     save_dataset,
 )
@@ -32,30 +32,21 @@ def _tokens(text: str) -> int:
     return len(re.findall(r"\w+|[^\w\s]", text))
 
 
-def _colour_counts(scene: list) -> Counter:
-    return Counter(cell["color"] for row in scene for cell in row if cell is not None)
-
-
 def _recompute_answer(record: dict) -> str:
-    """The gold answer recomputed from the scene and question text alone."""
-    scene = json.loads(record["scene"])
-    question = record["question"]
-    colours = _colour_counts(scene)
-    shapes = Counter(cell["shape"] for row in scene for cell in row if cell is not None)
+    """The gold answer recomputed from the scene and the question text alone."""
+    cells = [cell for row in json.loads(record["scene"]) for cell in row]
+    shapes = [cell for cell in cells if cell is not None]
+    color, question = shapes[0]["color"], record["question"]
     qtype = record["question_type"]
     if qtype == "count_color":
-        return str(colours[re.match(r"How many (\w+) shapes", question).group(1)])
-    if qtype == "count_shape":
-        return str(shapes[re.match(r"How many (\w+)s are", question).group(1)])
-    if qtype == "compare":
-        first, second = re.match(r"Are there more (\w+) shapes or (\w+) shapes\?", question).groups()
-        if colours[first] == colours[second]:
-            gold = "the same number"
-        else:
-            gold = first if colours[first] > colours[second] else second
-    else:
-        gold = colours.most_common(1)[0][0]
-    return LETTERS[record["choices"].index(gold)]
+        asked = re.match(r"How many (\w+) shapes are in the image\?$", question).group(1)
+        return str(len(shapes) if asked == color else 0)
+    if qtype == "count_empty":
+        return str(len(cells) - len(shapes))
+    if qtype == "more_than":
+        k = int(re.match(r"Are there more than (\d+) shapes\?", question).group(1))
+        return "A" if len(shapes) > k else "B"
+    return LETTERS[record["choices"].index(color)]
 
 
 def test_same_seed_same_records_and_image_bytes() -> None:
@@ -80,7 +71,7 @@ def test_record_fields_and_messages(records: list[dict]) -> None:
         assert message_text(user) == f"{r['question']}\n{instruction()}"
         assert message_text(assistant) == cot_completion(r["think"], r["answer"])
         image = r["images"][0]
-        assert image.mode == "RGB" and image.size == (4 * CELL_PX, 4 * CELL_PX)
+        assert image.mode == "RGB" and image.size == (3 * CELL_PX, 3 * CELL_PX)
 
 
 def test_pixels_match_scene(records: list[dict]) -> None:
@@ -98,67 +89,67 @@ def test_pixels_match_scene(records: list[dict]) -> None:
                     assert (corner == centre) == (cell["shape"] == "square")
 
 
+def test_one_colour_and_at_least_one_shape_per_scene(records: list[dict]) -> None:
+    counts = Counter()
+    for r in records:
+        shapes = [cell for row in json.loads(r["scene"]) for cell in row if cell is not None]
+        assert 4 <= len(shapes) <= 9 and len({cell["color"] for cell in shapes}) == 1
+        assert {cell["shape"] for cell in shapes} <= set(SHAPES)
+        counts[len(shapes)] += 1
+    assert len(counts) == 6  # every count from 4 to 9 occurs
+
+
 def test_gold_answer_matches_scene(records: list[dict]) -> None:
     for r in records:
         assert r["answer"] == _recompute_answer(r), r["id"]
         assert r["think"].endswith(f"So the answer is {r['answer']}.")
 
 
-def test_choices_and_unique_most_colour(records: list[dict]) -> None:
+def test_choices(records: list[dict]) -> None:
     for r in records:
-        if r["question_type"] in ("count_color", "count_shape"):
+        if r["question_type"] in ("count_color", "count_empty"):
             assert r["answer_type"] == "numeric" and r["choices"] == []
             continue
         assert r["answer_type"] == "multiple_choice"
         assert r["answer"] in LETTERS[: len(r["choices"])]
         for letter, choice in zip(LETTERS, r["choices"], strict=False):
             assert f"\n{letter}. {choice}" in r["question"]
-        if r["question_type"] == "most_color":
-            assert sorted(r["choices"]) == sorted(COLORS)
-            top = _colour_counts(json.loads(r["scene"])).most_common(2)
-            assert len(top) == 1 or top[0][1] > top[1][1]
+        expected = ["yes", "no"] if r["question_type"] == "more_than" else list(COLORS)
+        assert r["choices"] == expected
 
 
-def test_think_is_20x_the_answer(records: list[dict]) -> None:
+def test_think_is_several_times_the_answer(records: list[dict]) -> None:
     think = sum(_tokens(f"<think>\n{r['think']}\n</think>") for r in records)
-    answer = sum(_tokens(f"<answer>{r['answer']}</answer>") + 2 for r in records)
-    assert think / answer >= 20
+    answer = sum(_tokens(f"<answer>{r['answer']}</answer>") for r in records)
+    assert think / answer >= 10
 
 
-def test_parse_think_scene_round_trip_and_rejection(records: list[dict]) -> None:
+def test_parse_description_round_trip_and_rejection(records: list[dict]) -> None:
     for r in records:
-        assert parse_think_scene(r["think"], 4, 4) == json.loads(r["scene"])
+        shapes = [cell for row in json.loads(r["scene"]) for cell in row if cell is not None]
+        assert parse_description(r["think"]) == (shapes[0]["color"], len(shapes), 9)
     think = records[0]["think"]
-    assert parse_think_scene(think.replace("Row 2:", "Row 5:"), 4, 4) is None
-    unknown_word = re.sub(r"(column 2) (has a \w+ \w+|is empty)", r"\1 has a purple blob", think, count=1)
-    assert parse_think_scene(unknown_word, 4, 4) is None
-    missing_row = "\n".join(line for line in think.splitlines() if not line.startswith("Row 3"))
-    assert parse_think_scene(missing_row, 4, 4) is None
-    assert parse_think_scene(think, 4, 5) is None
-
-
-def _change_one_cell(think: str) -> str:
-    """Rewrite the first described cell into a different one."""
-    match = re.search(r"column 1 (has a (\w+) (\w+)|is empty)", think)
-    if match.group(2) is None:
-        new = "column 1 has a red square"
-    else:
-        new = f"column 1 has a {match.group(2)} {next(s for s in SHAPES if s != match.group(3))}"
-    return think[: match.start()] + new + think[match.end() :]
+    assert parse_description(think.replace("All shapes are", "The shapes are")) is None
+    empty = re.search(r"so (\d+) of the 9", think).group(1)
+    assert parse_description(think.replace(f"so {empty} of", f"so {int(empty) + 1} of")) is None  # 9 != n + e
 
 
 def test_reasoning_correct_on_gold_and_perturbed(records: list[dict]) -> None:
     for r in records:
         think = r["think"]
         assert reasoning_correct(think, r)
-        changed = _change_one_cell(think)
-        assert changed != think and not reasoning_correct(changed, r)
-        wrong_total = re.sub(r"Total: (\d+)\.", lambda m: f"Total: {int(m.group(1)) + 1}.", think, count=1)
-        assert not reasoning_correct(wrong_total, r)
-        wrong_row = re.sub(r"row 1 has (\d+)", lambda m: f"row 1 has {int(m.group(1)) + 1}", think, count=1)
-        assert not reasoning_correct(wrong_row, r)
-        no_counting = "\n".join(line for line in think.splitlines() if not line.startswith("Counting"))
-        assert not reasoning_correct(no_counting, r)
+        color = parse_description(think)[0]
+        other = next(c for c in COLORS if c != color)
+        assert not reasoning_correct(think.replace(f"All shapes are {color}.", f"All shapes are {other}."), r)
+        n = int(re.search(r"There are (\d+) shapes, so", think).group(1))
+        wrong = n - 1 if n > 1 else n + 1
+        miscounted = re.sub(
+            r"There are \d+ shapes, so \d+ of", f"There are {wrong} shapes, so {9 - wrong} of", think, count=1
+        )
+        assert not reasoning_correct(miscounted, r)
+        lines = think.splitlines()
+        assert not reasoning_correct("\n".join(lines[:-2] + lines[-1:]), r)  # the step is missing
+        assert not reasoning_correct(think.replace(lines[-2], lines[-2][:-1] + " indeed."), r)
 
 
 def test_corpus_texts_cover_questions_and_completions(records: list[dict]) -> None:

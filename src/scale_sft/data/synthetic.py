@@ -1,26 +1,31 @@
 """A seeded synthetic visual-reasoning dataset that a tiny VLM can learn from scratch on CPU.
 
-Each image is a grid of ``rows x cols`` cells of exactly 28x28 px, so with a 14 px vision patch and a
-2x2 spatial merge every cell is exactly one image token. A cell is empty (white) or holds one
-solid-filled shape from a small vocabulary of very distinct colours and shapes.
+Each image is a grid of ``rows x cols`` cells (default 3x3) of exactly 28x28 px, so with a 14 px vision
+patch and a 2x2 spatial merge every cell is exactly one image token. One to ``rows * cols`` cells hold a
+solid-filled shape (square, circle or triangle); all shapes of an image share one of four colours.
 
 The ``<think>`` trace is grounded in the image and the answer needs a step over it, so a model can
 produce an answer that contradicts its own reasoning and both can be scored separately:
 
-1. an intro sentence, then one line per row describing its cells in a fixed wording
-   (``Row 1: column 1 has a red circle, column 2 is empty, ...``);
-2. a plan sentence and one counting line per counted target with per-row counts, running totals and a
-   total (``Counting red shapes: row 1 has 1, so far 1; row 2 has 0, so far 1; ... Total: 3.``);
-3. for multiple choice, a comparison sentence mapping the result to a letter, then
-   ``So the answer is X.``
+1. an intro (grid size, what a cell holds), then what the image shows: ``All shapes are red.`` and
+   ``There are 5 shapes, so 4 of the 9 cells are empty.`` (counting and a subtraction);
+2. one step over that description that the question needs: compare the colour asked with the colour seen
+   (``count_color``), pick the empty-cell count (``count_empty``), compare the count with the question's
+   threshold and choose yes/no (``more_than``), or map the colour to its letter (``which_color``);
+3. ``So the answer is X.``
 
-The row descriptions and running totals make the reasoning much longer than the answer (over 20x in
-word/punctuation tokens on average), mirroring the token imbalance of real chain-of-thought data.
+Why this task and not a richer one: a randomly initialised 1.5M-parameter model learns global image
+properties (one colour, the number of filled cells) within the demo budget, but measured on CPU it did
+not learn per-cell read-outs in raster order (17% accuracy after 300 steps on 4x4 per-cell traces) or
+per-colour counts in multi-colour grids (no drop below the prior in 900 steps). The intro keeps the
+reasoning about ten times longer than the answer in word tokens, the imbalance of real chain-of-thought
+data.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 from collections.abc import Iterable, Iterator
@@ -47,30 +52,25 @@ COLORS: dict[str, tuple[int, int, int]] = {
     "yellow": (240, 200, 20),
 }
 SHAPES: tuple[str, ...] = ("square", "circle", "triangle")
-QUESTION_TYPES: tuple[str, ...] = ("count_color", "count_shape", "compare", "most_color")
-EMPTY_PROB = 0.35
+QUESTION_TYPES: tuple[str, ...] = ("count_color", "count_empty", "more_than", "which_color")
 LETTERS = "ABCDEFGHIJ"
-SAME_NUMBER = "the same number"
+YES_NO = ["yes", "no"]
+MIN_FILLED = 0.4  # with a single shape among empty cells its colour was not learned in the demo budget
 
 Cell = dict[str, str] | None
 Scene = list[list[Cell]]
-CountStep = tuple[str, list[tuple[int, int]], int]  # (label, [(row count, running total)], total)
 
-_ROW_RE = re.compile(r"^Row (\d+): (.+)\.$")
-_CELL_RE = re.compile(r"^column (\d+) (?:has a (\w+) (\w+)|is empty)$")
-_COUNT_RE = re.compile(r"^Counting ([a-z ]+): (.+)\. Total: (\d+)\.$")
-_ROW_COUNT_RE = re.compile(r"^row (\d+) has (\d+), so far (\d+)$")
+_COLOR_RE = re.compile(r"^All shapes are (\w+)\.$", re.MULTILINE)
+_COUNT_RE = re.compile(r"^There are (\d+) shapes, so (\d+) of the (\d+) cells are empty\.$", re.MULTILINE)
 
 
 def random_scene(rng: random.Random, rows: int, cols: int) -> Scene:
-    """Each cell independently empty or a uniformly drawn colour/shape."""
-
-    def cell() -> Cell:
-        if rng.random() < EMPTY_PROB:
-            return None
-        return {"color": rng.choice(list(COLORS)), "shape": rng.choice(SHAPES)}
-
-    return [[cell() for _ in range(cols)] for _ in range(rows)]
+    """One colour for the whole image; shapes of random kinds in a random ``MIN_FILLED`` share or more of
+    the cells, so that the colour covers a good part of the image."""
+    color, n_cells = rng.choice(list(COLORS)), rows * cols
+    filled = set(rng.sample(range(n_cells), rng.randint(math.ceil(MIN_FILLED * n_cells), n_cells)))
+    cells = [{"color": color, "shape": rng.choice(SHAPES)} if i in filled else None for i in range(n_cells)]
+    return [cells[r * cols : (r + 1) * cols] for r in range(rows)]
 
 
 def draw_scene(scene: Scene) -> Image.Image:
@@ -94,103 +94,63 @@ def draw_scene(scene: Scene) -> Image.Image:
     return image
 
 
-def _matches(cell: Cell, target: str) -> bool:
-    """A target is a colour or a shape name; the two vocabularies are disjoint."""
-    return cell is not None and target in (cell["color"], cell["shape"])
-
-
-def count_target(scene: Scene, target: str) -> int:
-    return sum(_matches(cell, target) for row in scene for cell in row)
-
-
-def _label(target: str) -> str:
-    return f"{target} shapes" if target in COLORS else f"{target}s"
-
-
-def _describe_row(index: int, row: list[Cell]) -> str:
-    cells = [
-        f"column {c} is empty" if cell is None else f"column {c} has a {cell['color']} {cell['shape']}"
-        for c, cell in enumerate(row, start=1)
-    ]
-    return f"Row {index}: {', '.join(cells)}."
-
-
-def _count_step(scene: Scene, target: str) -> CountStep:
-    per_row, so_far = [], 0
-    for row in scene:
-        n = sum(_matches(cell, target) for cell in row)
-        so_far += n
-        per_row.append((n, so_far))
-    return _label(target), per_row, so_far
-
-
-def _counting_line(scene: Scene, target: str) -> str:
-    label, per_row, total = _count_step(scene, target)
-    parts = [f"row {r} has {n}, so far {s}" for r, (n, s) in enumerate(per_row, start=1)]
-    return f"Counting {label}: {'; '.join(parts)}. Total: {total}."
-
-
-def _has_unique_max(scene: Scene) -> bool:
-    counts = sorted((count_target(scene, color) for color in COLORS), reverse=True)
-    return counts[0] > counts[1]
+def scene_facts(scene: Scene) -> tuple[str, int, int]:
+    """(the shapes' colour, number of shapes, number of cells)."""
+    shapes = [cell for row in scene for cell in row if cell is not None]
+    return shapes[0]["color"], len(shapes), len(scene) * len(scene[0])
 
 
 def _with_choices(question: str, choices: list[str]) -> str:
     return question + "".join(f"\n{LETTERS[i]}. {choice}" for i, choice in enumerate(choices))
 
 
-def make_record(rng: random.Random, index: int, split: str, rows: int = 4, cols: int = 4) -> dict:
+def _question(rng: random.Random, scene: Scene, qtype: str) -> tuple[str, str, list[str], str]:
+    """A ``qtype`` question over ``scene``: (question, reasoning step over the description, choices, answer)."""
+    color, n, cells = scene_facts(scene)
+    if qtype == "count_color":  # look up the colour asked, compare it with the one seen
+        asked = rng.choice(list(COLORS))
+        answer = str(n if asked == color else 0)
+        relation = "and" if asked == color else "but"
+        step = f"The shapes are {color}, {relation} the question asks about {asked}, so there are {answer} {asked} shapes."
+        return f"How many {asked} shapes are in the image?", step, [], answer
+    if qtype == "count_empty":  # already computed in the description: pick the right number
+        return (
+            "How many cells are empty?",
+            f"The question asks for the empty cells: {cells - n}.",
+            [],
+            str(cells - n),
+        )
+    if qtype == "more_than":  # compare the count with a threshold from the question, then choose
+        k = rng.randint(math.ceil(MIN_FILLED * cells) - 1, cells - 1)
+        verdict = "yes" if n > k else "no"
+        relation = "more" if n > k else "not more"
+        answer = LETTERS[YES_NO.index(verdict)]
+        step = f"There are {n} shapes and {n} is {relation} than {k}, so {verdict}. That is choice {answer}."
+        return _with_choices(f"Are there more than {k} shapes?", YES_NO), step, YES_NO, answer
+    choices = list(COLORS)  # which_color: map the colour seen to its letter
+    answer = LETTERS[choices.index(color)]
+    step = f"The shapes are {color}, which is choice {answer}."
+    return _with_choices("What colour are the shapes?", choices), step, choices, answer
+
+
+def describe_scene(scene: Scene) -> list[str]:
+    """The grounded part of the trace: the grid, the shapes' colour, their number and the empty cells."""
+    rows, cols = len(scene), len(scene[0])
+    color, n, cells = scene_facts(scene)
+    return [
+        f"I look at the image. It is a grid of {rows} rows and {cols} columns, {cells} cells in all. "
+        "Each cell is empty or holds one shape, and all shapes have the same colour.",
+        f"All shapes are {color}.",
+        f"There are {n} shapes, so {cells - n} of the {cells} cells are empty.",
+    ]
+
+
+def make_record(rng: random.Random, index: int, split: str, rows: int = 3, cols: int = 3) -> dict:
     """One record; all randomness comes from ``rng`` so a seeded stream gives identical records."""
     qtype = rng.choice(QUESTION_TYPES)
     scene = random_scene(rng, rows, cols)
-    if qtype == "most_color":  # resample so the gold colour is unambiguous
-        while not _has_unique_max(scene):
-            scene = random_scene(rng, rows, cols)
-
-    choices: list[str] = []
-    conclusion: list[str] = []
-    if qtype in ("count_color", "count_shape"):
-        target = rng.choice(list(COLORS) if qtype == "count_color" else SHAPES)
-        question = f"How many {_label(target)} are in the image?"
-        targets = [target]
-        plan = f"Now I count the {_label(target)} row by row."
-        answer = str(count_target(scene, target))
-    elif qtype == "compare":
-        first, second = rng.sample(list(COLORS), 2)
-        choices = [first, second, SAME_NUMBER]
-        question = _with_choices(f"Are there more {first} shapes or {second} shapes?", choices)
-        targets = [first, second]
-        plan = f"Now I count the {first} shapes and the {second} shapes row by row."
-        n_first, n_second = count_target(scene, first), count_target(scene, second)
-        if n_first == n_second:
-            verdict, gold = "so both have the same number", SAME_NUMBER
-        else:
-            gold = first if n_first > n_second else second
-            verdict = f"so there are more {gold} shapes"
-        answer = LETTERS[choices.index(gold)]
-        tally = f"{first.capitalize()} has {n_first} and {second} has {n_second}"
-        conclusion = [f"{tally}, {verdict}. That is choice {answer}."]
-    else:
-        choices = rng.sample(list(COLORS), len(COLORS))
-        question = _with_choices("Which colour appears most often?", choices)
-        targets = list(COLORS)
-        plan = "Now I count the shapes of each colour row by row."
-        gold = max(COLORS, key=lambda color: count_target(scene, color))
-        answer = LETTERS[choices.index(gold)]
-        conclusion = [
-            f"{gold.capitalize()} has the most shapes, {count_target(scene, gold)}. That is choice {answer}."
-        ]
-
-    think = "\n".join(
-        [
-            f"The image is a grid of {rows} rows and {cols} columns. I describe each row from left to right.",
-            *(_describe_row(r, row) for r, row in enumerate(scene, start=1)),
-            plan,
-            *(_counting_line(scene, target) for target in targets),
-            *conclusion,
-            f"So the answer is {answer}.",
-        ]
-    )
+    question, step, choices, answer = _question(rng, scene, qtype)
+    think = "\n".join([*describe_scene(scene), step, f"So the answer is {answer}."])
     return {
         "id": f"synth-{split}-{index:05d}",
         "messages": [user_message(question, 1), assistant_message(cot_completion(think, answer))],
@@ -205,7 +165,7 @@ def make_record(rng: random.Random, index: int, split: str, rows: int = 4, cols:
     }
 
 
-def make_records(n: int, seed: int, split: str = "train", rows: int = 4, cols: int = 4) -> list[dict]:
+def make_records(n: int, seed: int, split: str = "train", rows: int = 3, cols: int = 3) -> list[dict]:
     """``n`` records from a stream keyed by (seed, split), so splits are independent but reproducible."""
     rng = random.Random(f"scale-sft-synthetic:{seed}:{split}")
     return [make_record(rng, i, split, rows, cols) for i in range(n)]
@@ -214,7 +174,7 @@ def make_records(n: int, seed: int, split: str = "train", rows: int = 4, cols: i
 FEATURES = record_features("question_type", "think", "scene")
 
 
-def make_dataset(n_train: int, n_test: int, seed: int, rows: int = 4, cols: int = 4) -> datasets.DatasetDict:
+def make_dataset(n_train: int, n_test: int, seed: int, rows: int = 3, cols: int = 3) -> datasets.DatasetDict:
     return datasets.DatasetDict(
         {
             split: datasets.Dataset.from_list(make_records(n, seed, split, rows, cols), features=FEATURES)
@@ -224,7 +184,7 @@ def make_dataset(n_train: int, n_test: int, seed: int, rows: int = 4, cols: int 
 
 
 def save_dataset(
-    out_dir: str | Path, n_train: int, n_test: int, seed: int, rows: int = 4, cols: int = 4
+    out_dir: str | Path, n_train: int, n_test: int, seed: int, rows: int = 3, cols: int = 3
 ) -> datasets.DatasetDict:
     dataset = make_dataset(n_train, n_test, seed, rows, cols)
     dataset.save_to_disk(str(out_dir))
@@ -238,66 +198,24 @@ def corpus_texts(records: Iterable[dict]) -> Iterator[str]:
             yield message_text(message)
 
 
-def parse_think_scene(think: str, rows: int, cols: int) -> Scene | None:
-    """The scene described by the ``Row i:`` lines of a (possibly generated) trace, or None if the
-    lines are missing, out of order, the wrong size or use words outside the vocabulary."""
-    row_lines = [line.strip() for line in think.splitlines() if line.strip().startswith("Row ")]
-    if len(row_lines) != rows:
+def parse_description(think: str) -> tuple[str, int, int] | None:
+    """(colour, shapes, cells) as a (possibly generated) trace describes them, or None if it does not."""
+    color, count = _COLOR_RE.search(think), _COUNT_RE.search(think)
+    if color is None or count is None:
         return None
-    scene: Scene = []
-    for r, line in enumerate(row_lines, start=1):
-        row_match = _ROW_RE.match(line)
-        if row_match is None or int(row_match.group(1)) != r:
-            return None
-        parts = row_match.group(2).split(", ")
-        if len(parts) != cols:
-            return None
-        row: list[Cell] = []
-        for c, part in enumerate(parts, start=1):
-            cell_match = _CELL_RE.match(part)
-            if cell_match is None or int(cell_match.group(1)) != c:
-                return None
-            color, shape = cell_match.group(2), cell_match.group(3)
-            if color is None:
-                row.append(None)
-            elif color in COLORS and shape in SHAPES:
-                row.append({"color": color, "shape": shape})
-            else:
-                return None
-        scene.append(row)
-    return scene
-
-
-def parse_counting_steps(think: str) -> list[CountStep] | None:
-    """The ``Counting ...`` lines of a trace in order, or None if one of them is malformed."""
-    steps: list[CountStep] = []
-    for line in (line.strip() for line in think.splitlines()):
-        if not line.startswith("Counting "):
-            continue
-        match = _COUNT_RE.match(line)
-        if match is None:
-            return None
-        per_row = []
-        for r, part in enumerate(match.group(2).split("; "), start=1):
-            row_match = _ROW_COUNT_RE.match(part)
-            if row_match is None or int(row_match.group(1)) != r:
-                return None
-            per_row.append((int(row_match.group(2)), int(row_match.group(3))))
-        steps.append((match.group(1), per_row, int(match.group(3))))
-    return steps
+    n, empty, cells = (int(g) for g in count.groups())
+    return (color.group(1), n, cells) if n + empty == cells else None
 
 
 def reasoning_correct(think: str, record: dict) -> bool:
-    """True iff the trace describes the gold scene exactly and its counting lines count the same
-    targets, in the same order, with the true per-row counts, running totals and totals.
+    """True iff the trace describes the scene right (colour, number of shapes, empty cells) and holds the
+    gold reasoning step over that description (the lookup, comparison or choice the question needs).
 
-    Expected counts are recomputed from ``record["scene"]`` for the targets the gold trace counts.
-    The final comparison sentence and the answer are not checked: answer correctness is scored apart.
+    The description is checked against ``record["scene"]``; the step is the gold trace's second-to-last
+    line. The final ``So the answer is`` sentence and the answer are not checked: they are scored apart
+    (accuracy, consistency).
     """
-    scene = json.loads(record["scene"])
-    if parse_think_scene(think, len(scene), len(scene[0])) != scene:
+    if parse_description(think) != scene_facts(json.loads(record["scene"])):
         return False
-    gold_steps = parse_counting_steps(record["think"]) or []
-    label_to_target = {_label(target): target for target in (*COLORS, *SHAPES)}
-    expected = [_count_step(scene, label_to_target[label]) for label, _, _ in gold_steps]
-    return parse_counting_steps(think) == expected
+    gold_step = record["think"].splitlines()[-2]
+    return gold_step in (line.strip() for line in think.splitlines())

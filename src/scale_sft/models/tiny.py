@@ -234,8 +234,7 @@ def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags:
     if special_tags:
         _add_tag_tokens(tokenizer, tags)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
-    # A 112 px image (the synthetic 4x4 grid of 28 px cells) is 8x8 SigLIP patches of 14 px, average-pooled 2x2
-    # into 16 soft tokens: one per cell.
+    # A 112 px image is 8x8 SigLIP patches of 14 px, average-pooled 2x2 into 16 soft tokens.
     image_size, patch_size, mm_tokens_per_image = 112, 14, 16
     head_dim = size.hidden_size // size.num_heads
     config = Gemma3Config(
