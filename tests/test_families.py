@@ -71,15 +71,15 @@ def test_saved_and_loaded_by_path(arch, family_root, processors):
 NORMAL = {
     "gemma3": [
         ("<start_of_turn>", 0), ("model", 0), ("Ċ", 0),
-        ("<think", 1), (">Ċ", 1), ("Row", 1), ("Ġ", 1), ("1", 1), (":", 1), ("Ġred", 1), ("Ġcircle", 1),
+        ("<think", 1), (">Ċ", 1), ("There", 1), ("Ġare", 1), ("Ġ", 1), ("5", 1), ("Ġred", 1), ("Ġshapes", 1),
         (".Ċ", 1), ("</", 1), ("think", 1), (">Ċ", 1),
         ("<answer", 2), (">B", 2), ("</", 2), ("answer", 2), (">", 2), ("<end_of_turn>", 2), ("Ċ", 2),
     ],
     # Mistral's generation prompt ends at `[/INST]`: the space before the reasoning is the completion's.
     "llava_next": [
         ("Ġ[/", 0), ("INST", 0), ("]", 0),
-        ("Ġ<", 1), ("think", 1), (">Ċ", 1), ("Row", 1), ("Ġ", 1), ("1", 1), (":", 1), ("Ġred", 1),
-        ("Ġcircle", 1), (".Ċ", 1), ("</", 1), ("think", 1), (">Ċ", 1),
+        ("Ġ<", 1), ("think", 1), (">Ċ", 1), ("There", 1), ("Ġare", 1), ("Ġ", 1), ("5", 1), ("Ġred", 1),
+        ("Ġshapes", 1), (".Ċ", 1), ("</", 1), ("think", 1), (">Ċ", 1),
         ("<answer", 2), (">B", 2), ("</", 2), ("answer", 2), (">", 2), ("</s>", 2),
     ],
 }  # fmt: skip
@@ -99,7 +99,7 @@ DIRECT = {
 def test_segments_token_by_token(arch, processors):
     processor = processors[arch]
     samples = [
-        ("Is <think> here?", cot_completion("Row 1: red circle.", "B")),
+        ("Is <think> here?", cot_completion("There are 5 red shapes.", "B")),
         ("How many?", "<answer>3</answer>"),
     ]
     _, (normal,) = _collate(processor, samples[:1])

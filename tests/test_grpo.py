@@ -4,7 +4,6 @@ import json
 
 import pytest
 import torch
-from safetensors.torch import load_file
 
 from scale_sft.cli import main
 from scale_sft.evaluation.scoring import score_item
@@ -69,22 +68,48 @@ def test_penalties_and_reward_names():
 
 
 @pytest.fixture(scope="module")
-def vanilla_lora_dir(tiny_qwen_dir, synthetic_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("trained") / "vanilla-lora"
-    main(["train", "--model", str(tiny_qwen_dir), "--dataset", str(synthetic_dir), "--output_dir", str(out),
-          "--loss_method", "vanilla", "--use_peft", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj",
-          "--max_steps", "4",
-          "--per_device_train_batch_size", "4", "--save_strategy", "no", "--report_to", "none",
-          "--disable_tqdm", "true"])  # fmt: skip
+def direct_dir(synthetic_dir, tmp_path_factory):
+    """The synthetic records answered directly (`<answer>X</answer>`): briefly trained models then finish within
+    16 tokens with sampled answers, so GRPO groups get different rewards."""
+    import datasets
+
+    from scale_sft.data.format import assistant_message
+
+    data = datasets.load_from_disk(str(synthetic_dir))
+    out = tmp_path_factory.mktemp("data") / "direct"
+    data.map(
+        lambda r: {"messages": [r["messages"][0], assistant_message(f"<answer>{r['answer']}</answer>")]}
+    ).save_to_disk(out)
     return out
 
 
+def _train(model, data, out, *flags):
+    main(["train", "--model", str(model), "--dataset", str(data), "--output_dir", str(out), "--max_steps", "12",
+          "--per_device_train_batch_size", "4", "--learning_rate", "3e-3", "--save_strategy", "no",
+          "--report_to", "none", "--disable_tqdm", "true", *flags])  # fmt: skip
+    return out
+
+
+@pytest.fixture(scope="module")
+def starts(tiny_qwen_dir, direct_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("trained")
+    return {
+        "scale": _train(tiny_qwen_dir, direct_dir, root / "scale", "--loss_method", "scale"),
+        "vanilla_lora": _train(
+            tiny_qwen_dir, direct_dir, root / "vanilla-lora", "--loss_method", "vanilla", "--use_peft",
+            "--lora_r", "8", "--lora_target_modules", "q_proj", "v_proj", "o_proj", "--learning_rate", "1e-2",
+        ),
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize("start", ["scale", "vanilla_lora"])
-def test_grpo_cli(start, trained_qwen_dir, vanilla_lora_dir, tiny_qwen_dir, synthetic_dir, tmp_path):
-    checkpoint = trained_qwen_dir if start == "scale" else vanilla_lora_dir
+def test_grpo_cli(start, starts, synthetic_dir, tmp_path):
+    from scale_sft.models.loading import load_model_and_processor
+
+    checkpoint = starts[start]
     out = tmp_path / "grpo"
     main(["grpo", "--model", str(checkpoint), "--dataset", str(synthetic_dir), "--output_dir", str(out),
-          "--max_steps", "2", "--num_generations", "2", "--per_device_train_batch_size", "2",
+          "--max_steps", "2", "--num_generations", "4", "--per_device_train_batch_size", "4",
           "--max_completion_length", "16", "--learning_rate", "1e-3", "--rewards", "format", "accuracy", "length",
           "--reward_weights", "1.0", "1.0", "0.5", "--logging_steps", "1", "--save_strategy", "no",
           "--report_to", "none", "--disable_tqdm", "true", "--seed", "0"])  # fmt: skip
@@ -97,17 +122,24 @@ def test_grpo_cli(start, trained_qwen_dir, vanilla_lora_dir, tiny_qwen_dir, synt
         assert h["rewards/length_penalty/mean"] < 0
     run = json.loads((out / "run.json").read_text())
     assert run["wall_clock_s"] > 0 and run["rewards"] == ["format", "accuracy", "length"]
-    # 1 prompt x 2 generations per step: the counter equals the logged completion lengths
-    assert run["generated_tokens"] == pytest.approx(sum(2 * h["completions/mean_length"] for h in logs))
-    after = load_file(out / "model.safetensors")
-    before = (
-        load_file(tiny_qwen_dir / "model.safetensors")
-        if start == "vanilla_lora"
-        else load_file(checkpoint / "model.safetensors")
-    )
+    # 1 prompt x 4 generations per step: the counter equals the logged completion lengths
+    assert run["generated_tokens"] == pytest.approx(sum(4 * h["completions/mean_length"] for h in logs))
+    # The policy moved (from the merged weights for the LoRA start), as the groups' rewards differed.
+    assert any(h["reward_std"] > 0 for h in logs)
+    before = load_model_and_processor(str(checkpoint))[0].state_dict()
+    after = load_model_and_processor(str(out))[0].state_dict()
     assert any(not torch.equal(before[k], after[k]) for k in after)
 
     evaluated = tmp_path / "eval"
     main(["eval", "--model", str(out), "--data", str(synthetic_dir), "--limit", "4", "--max_new_tokens", "16",
           "--output_dir", str(evaluated)])  # fmt: skip
     assert json.loads((evaluated / "metrics.json").read_text())["overall"]["n"] == 4
+
+
+def test_lora_checkpoint_loads_merged_and_trainable(starts):
+    """A LoRA `train` output loads as a plain model whose every weight trains (PEFT had frozen the base)."""
+    from scale_sft.models.loading import load_model_and_processor
+
+    model, _ = load_model_and_processor(str(starts["vanilla_lora"]))
+    assert not any("lora" in name for name, _ in model.named_parameters())
+    assert all(p.requires_grad for p in model.parameters())

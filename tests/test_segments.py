@@ -71,12 +71,12 @@ def _split_at_completion(row):
 def test_normal_sample_with_think_in_prompt(qwen_processor):
     # The prompt contains the literal `<think>`; the tags split into BPE pieces that merge with neighbours
     # (`>Ċ`, `>B`); the end-of-turn tokens belong to ANSWER.
-    _, (row,) = _collate(qwen_processor, [("Is <think> here?", cot_completion("Row 1: red circle.", "B"))])
+    _, (row,) = _collate(qwen_processor, [("Is <think> here?", cot_completion("There are 5 red shapes.", "B"))])
     prompt, completion = _split_at_completion(row)
     assert all(seg == 0 for _, seg in prompt)
     assert sum(tok == "<|image_pad|>" for tok, _ in prompt) == 4
     assert completion == [
-        ("<think", 1), (">Ċ", 1), ("Row", 1), ("Ġ", 1), ("1", 1), (":", 1), ("Ġred", 1), ("Ġcircle", 1),
+        ("<think", 1), (">Ċ", 1), ("There", 1), ("Ġare", 1), ("Ġ", 1), ("5", 1), ("Ġred", 1), ("Ġshapes", 1),
         (".Ċ", 1), ("</", 1), ("think", 1), (">Ċ", 1),
         ("<answer", 2), (">B", 2), ("</", 2), ("answer", 2), (">", 2), ("<|im_end|>", 2), ("Ċ", 2),
     ]  # fmt: skip
@@ -97,17 +97,17 @@ def test_tags_as_single_special_tokens(qwen_processor):
         {"additional_special_tokens": ["<think>", "</think>", "<answer>", "</answer>"]},
         replace_extra_special_tokens=False,
     )
-    _, (row,) = _collate(processor, [("Q?", cot_completion("Row 1: red.", "2"))])
+    _, (row,) = _collate(processor, [("Q?", cot_completion("There are 5 red.", "2"))])
     _, completion = _split_at_completion(row)
     assert completion == [
-        ("<think>", 1), ("Ċ", 1), ("Row", 1), ("Ġ", 1), ("1", 1), (":", 1), ("Ġred", 1), (".Ċ", 1),
+        ("<think>", 1), ("Ċ", 1), ("There", 1), ("Ġare", 1), ("Ġ", 1), ("5", 1), ("Ġred", 1), (".Ċ", 1),
         ("</think>", 1), ("Ċ", 2), ("<answer>", 2), ("2", 2), ("</answer>", 2), ("<|im_end|>", 2), ("Ċ", 2),
     ]  # fmt: skip
 
 
 def test_left_and_right_padding_give_the_same_segments(qwen_processor):
     samples = [
-        ("Q?", cot_completion("Row 1: red circle, blue square.", "3")),
+        ("Q?", cot_completion("There are 5 red shapes, so 4 blue.", "3")),
         ("Another?", "<answer>A</answer>"),
     ]
     right, right_rows = _collate(qwen_processor, samples, "right")
@@ -119,9 +119,9 @@ def test_left_and_right_padding_give_the_same_segments(qwen_processor):
 
 
 def test_larger_image_expansion_does_not_shift_segments(qwen_processor):
-    small, (row_small,) = _collate(qwen_processor, [("Q?", cot_completion("Row 1: red.", "1"))])
+    small, (row_small,) = _collate(qwen_processor, [("Q?", cot_completion("There are 5 red.", "1"))])
     batch = ScaleSFTCollator(processor=qwen_processor)(
-        [{"messages": [user_message("Q?"), assistant_message(cot_completion("Row 1: red.", "1"))],
+        [{"messages": [user_message("Q?"), assistant_message(cot_completion("There are 5 red.", "1"))],
           "images": [Image.new("RGB", (112, 168), "white")]}]
     )  # fmt: skip
     assert (batch["input_ids"] == qwen_processor.image_token_id).sum() == 24  # 8x12 patches / 4

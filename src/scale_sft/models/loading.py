@@ -28,6 +28,7 @@ def load_model_and_processor(
         base = PeftConfig.from_pretrained(name_or_path).base_model_name_or_path
         model = AutoModelForImageTextToText.from_pretrained(base, **kwargs)
         model = PeftModel.from_pretrained(model, name_or_path).merge_and_unload()
+        model.requires_grad_(True)  # PEFT froze the base weights: unfrozen, the merged model trains like any other
     else:
         model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
     processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
