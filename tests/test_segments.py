@@ -71,7 +71,9 @@ def _split_at_completion(row):
 def test_normal_sample_with_think_in_prompt(qwen_processor):
     # The prompt contains the literal `<think>`; the tags split into BPE pieces that merge with neighbours
     # (`>Ċ`, `>B`); the end-of-turn tokens belong to ANSWER.
-    _, (row,) = _collate(qwen_processor, [("Is <think> here?", cot_completion("There are 5 red shapes.", "B"))])
+    _, (row,) = _collate(
+        qwen_processor, [("Is <think> here?", cot_completion("There are 5 red shapes.", "B"))]
+    )
     prompt, completion = _split_at_completion(row)
     assert all(seg == 0 for _, seg in prompt)
     assert sum(tok == "<|image_pad|>" for tok, _ in prompt) == 4

@@ -72,7 +72,9 @@ def _demo(argv: list[str]) -> None:
 def _eval(argv: list[str]) -> None:
     from scale_sft.evaluation.runner import evaluate
 
-    parser = argparse.ArgumentParser(prog="scale-sft eval", description="Generate on a benchmark and score it.")
+    parser = argparse.ArgumentParser(
+        prog="scale-sft eval", description="Generate on a benchmark and score it."
+    )
     parser.add_argument("--model", required=True, help="Hub name or local path of the model to evaluate.")
     parser.add_argument(
         "--benchmark", default="synthetic", help="synthetic, scienceqa_img, iconqa, or a dataset path."
@@ -83,7 +85,9 @@ def _eval(argv: list[str]) -> None:
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--max_new_tokens", type=int, default=512)
     parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding.")
-    parser.add_argument("--num_samples", type=int, default=1, help="Completions per record (needs temperature).")
+    parser.add_argument(
+        "--num_samples", type=int, default=1, help="Completions per record (needs temperature)."
+    )
     parser.add_argument("--output_dir", default=None, help="Where predictions.jsonl and metrics.json go.")
     parser.add_argument("--trust_remote_code", action="store_true")
     args = parser.parse_args(argv)

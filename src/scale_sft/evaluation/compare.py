@@ -7,7 +7,11 @@ from pathlib import Path
 
 from scale_sft.evaluation.runner import TABLE_METRICS, format_table
 
-CHART_METRICS = (("accuracy", "accuracy"), ("malformed_rate", "malformed rate"), ("think_tokens_mean", "THINK tokens"))
+CHART_METRICS = (
+    ("accuracy", "accuracy"),
+    ("malformed_rate", "malformed rate"),
+    ("think_tokens_mean", "THINK tokens"),
+)
 
 
 def load_runs(run_dirs: list[str]) -> dict[str, dict]:
@@ -16,7 +20,9 @@ def load_runs(run_dirs: list[str]) -> dict[str, dict]:
     for run_dir in run_dirs:
         path = Path(run_dir, "metrics.json")
         if not path.is_file():
-            raise FileNotFoundError(f"{run_dir} has no metrics.json (run `scale-sft eval --output_dir` first).")
+            raise FileNotFoundError(
+                f"{run_dir} has no metrics.json (run `scale-sft eval --output_dir` first)."
+            )
         name = Path(run_dir).name
         if name in runs:
             name = str(Path(run_dir))

@@ -63,7 +63,9 @@ def generate(
     tokenizer = processor.tokenizer
     model.eval()
     prompts = [
-        processor.apply_chat_template(prompt_messages(r["messages"]), tokenize=False, add_generation_prompt=True)
+        processor.apply_chat_template(
+            prompt_messages(r["messages"]), tokenize=False, add_generation_prompt=True
+        )
         for r in records
     ]
     order = sorted(range(len(records)), key=lambda i: len(prompts[i]))

@@ -20,7 +20,11 @@ def load_model_and_processor(
     onto its base model and merged, so every later stage sees a plain model.
     """
     torch_dtype = dtype if dtype in (None, "auto") else getattr(torch, dtype)
-    kwargs = {"dtype": torch_dtype, "trust_remote_code": trust_remote_code, "attn_implementation": attn_implementation}
+    kwargs = {
+        "dtype": torch_dtype,
+        "trust_remote_code": trust_remote_code,
+        "attn_implementation": attn_implementation,
+    }
     adapter = Path(name_or_path, "adapter_config.json").is_file()
     if adapter:
         from peft import PeftConfig, PeftModel
@@ -28,7 +32,8 @@ def load_model_and_processor(
         base = PeftConfig.from_pretrained(name_or_path).base_model_name_or_path
         model = AutoModelForImageTextToText.from_pretrained(base, **kwargs)
         model = PeftModel.from_pretrained(model, name_or_path).merge_and_unload()
-        model.requires_grad_(True)  # PEFT froze the base weights: unfrozen, the merged model trains like any other
+        # PEFT froze the base weights; unfrozen, the merged model trains like any other.
+        model.requires_grad_(True)
     else:
         model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
     processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)

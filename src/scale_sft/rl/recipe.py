@@ -26,7 +26,9 @@ from scale_sft.rl.rewards import build_rewards
 class GRPOArguments:
     """What to continue from and train on (the GRPO hyper-parameters live in ``ScaleGRPOConfig``)."""
 
-    model: str | None = field(default=None, metadata={"help": "A `scale-sft train` output directory (or hub name)."})
+    model: str | None = field(
+        default=None, metadata={"help": "A `scale-sft train` output directory (or hub name)."}
+    )
     dataset: str | None = field(
         default=None, metadata={"help": "save_to_disk directory, JSON/JSONL file, or hub dataset name."}
     )
@@ -45,7 +47,10 @@ def prompt_only(dataset: datasets.Dataset) -> datasets.Dataset:
 
     def to_prompt(record: dict) -> dict:
         prompt = [
-            {"role": m["role"], "content": [{k: v for k, v in p.items() if v is not None} for p in m["content"]]}
+            {
+                "role": m["role"],
+                "content": [{k: v for k, v in p.items() if v is not None} for p in m["content"]],
+            }
             for m in prompt_messages(record["messages"])
         ]
         return {"prompt": prompt}
