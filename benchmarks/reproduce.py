@@ -1,11 +1,12 @@
 """The seeded reproduction study: the demo's four pipelines over several seeds, plus SCALe schedule ablations.
 
-    .venv/bin/python benchmarks/reproduce.py --seeds 0 1 2 [--ablation_seeds 0 1 2] [--budget full|quick]
+    .venv/bin/python benchmarks/reproduce.py --seeds 0 1 2 [--ablation_seeds 0 1 2] [--budget full|quick] [--resume]
 
 For every seed: the demo (vanilla SFT, SCALe-SFT, each + GRPO); for every ablation seed, SCALe-SFT with the
 ablated schedules (``constant`` 0.5: length-independent weighting without curriculum; ``linear``; two more
-(start, end) pairs of the cosine) on that seed's model and data. Writes ``results.json`` (every run) and ``docs/RESULTS.md`` (mean and standard deviation per
-metric and the measured wall-clock ratio of SCALe-SFT to SFT + GRPO).
+(start, end) pairs of the cosine) on that seed's model and data. Writes ``results.json`` (every run) and
+``docs/RESULTS.md`` (mean and standard deviation per metric and the measured wall-clock ratio of SCALe-SFT
+to SFT + GRPO). ``--resume`` reuses the demos and ablations already finished under ``--output_dir``.
 """
 
 from __future__ import annotations
@@ -42,6 +43,19 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {std:.3f}"
 
 
+def ablation(out: Path, name: str, flags: tuple[str, ...], budget, seed: int, resume: bool) -> dict:
+    """Train and evaluate one ablated SCALe schedule on the seed's model and data (or reuse a finished one)."""
+    run_dir = out / name
+    if not (resume and (run_dir / "eval" / "metrics.json").is_file()):
+        train_sft(out / "tiny-qwen2_5_vl", out / "data", run_dir, "scale", budget, seed, flags)
+        evaluate_run(run_dir, out / "data", run_dir / "eval", budget)
+    seconds = json.loads((run_dir / "run.json").read_text())["wall_clock_s"]
+    return {
+        "train_wall_clock_s": seconds,
+        **json.loads((run_dir / "eval" / "metrics.json").read_text())["overall"],
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
@@ -49,6 +63,9 @@ def main() -> None:
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="full")
     parser.add_argument("--output_dir", default="runs/reproduce")
     parser.add_argument("--results", default=str(ROOT / "docs" / "RESULTS.md"))
+    parser.add_argument(
+        "--resume", action="store_true", help="Reuse the runs already finished under --output_dir."
+    )
     args = parser.parse_args()
     budget = BUDGETS[args.budget]
     ablation_seeds = args.seeds if args.ablation_seeds is None else args.ablation_seeds
@@ -56,14 +73,13 @@ def main() -> None:
     runs = []
     for seed in args.seeds:
         out = Path(args.output_dir) / f"seed{seed}"
-        for run in run_demo(out, budget, seed)["runs"]:
-            runs.append({"seed": seed, **run})
+        demo = out / "results.json"
+        demo_runs = (
+            json.loads(demo.read_text()) if args.resume and demo.is_file() else run_demo(out, budget, seed)
+        )
+        runs += [{"seed": seed, **run} for run in demo_runs["runs"]]
         for name, flags in ABLATIONS.items() if seed in ablation_seeds else ():
-            seconds = train_sft(
-                out / "tiny-qwen2_5_vl", out / "data", out / name, "scale", budget, seed, flags
-            )
-            metrics = evaluate_run(out / name, out / "data", out / name / "eval", budget)
-            runs.append({"seed": seed, "name": name, "train_wall_clock_s": seconds, **metrics["overall"]})
+            runs.append({"seed": seed, "name": name, **ablation(out, name, flags, budget, seed, args.resume)})
     Path(args.output_dir, "results.json").write_text(json.dumps(runs, indent=2))
 
     names = list(dict.fromkeys(r["name"] for r in runs))
