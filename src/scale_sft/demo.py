@@ -47,7 +47,7 @@ class Budget:
     n_train: int = 3000
     n_test: int = 100
     sft_steps: int = 1500
-    learning_rate: float = 1e-3  # 3e-3 stalled the tiny model on an image-blind solution (measured)
+    learning_rate: float = 1e-3  # at 3e-3 the tiny model stalled on an image-blind solution in trials
     grpo_steps: int = 12
     num_generations: int = 4
     max_new_tokens: int = 192  # gold traces are about 100 tokens: room for a loop to show
