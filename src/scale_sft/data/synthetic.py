@@ -15,11 +15,12 @@ produce an answer that contradicts its own reasoning and both can be scored sepa
 3. ``So the answer is X.``
 
 Why this task and not a richer one: a randomly initialised 1.5M-parameter model learns global image
-properties (one colour, the number of filled cells) within the demo budget. In trials on CPU (not part of
-the repo) it did not learn per-cell read-outs in raster order (the previous version of this task) or
-per-colour counts in multi-colour grids within that budget, nor the colour of a single shape among empty
-cells, hence at least ``MIN_FILLED`` of the cells hold shapes. The intro keeps the reasoning about ten
-times longer than the answer in word tokens, the imbalance of real chain-of-thought data.
+properties (one colour, the number of filled cells) within the demo budget, but not per-colour counts in
+multi-colour grids (``benchmarks/learnability.py``: loss down to 0.42x of its step-100 value on this task in
+600 steps, 0.92x for multi-colour counts); in earlier trials it did not learn per-cell read-outs in raster
+order (the previous version of this task) nor the colour of a single shape among empty cells, hence at
+least ``MIN_FILLED`` of the cells hold shapes. The intro keeps the reasoning about ten times longer than
+the answer in word tokens, the imbalance of real chain-of-thought data.
 """
 
 from __future__ import annotations
