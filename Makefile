@@ -28,7 +28,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 demo: $(STAMP)
-	$(BIN)/python -m scale_sft.demo --output_dir runs/demo
+	$(BIN)/scale-sft demo --output_dir runs/demo
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -25,11 +25,11 @@ from pathlib import Path
 import datasets
 import torch
 
-from scale_sft.data.collator import ScaleSFTCollator
 from scale_sft.data.format import assistant_message, user_message
 from scale_sft.data.synthetic import COLORS, SHAPES, draw_scene, make_dataset
 from scale_sft.models.loading import load_model_and_processor
 from scale_sft.models.tiny import make_tiny_model
+from scale_sft.sft.collator import ScaleSFTCollator
 
 ROOT = Path(__file__).resolve().parent.parent
 

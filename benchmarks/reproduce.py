@@ -19,10 +19,10 @@ from pathlib import Path
 from scale_sft.demo import BUDGETS, evaluate_run, run_demo, train_sft
 
 ABLATIONS = {
-    "scale_constant_0.5": ("--answer_weight_schedule", "constant", "--answer_weight_start", "0.5"),
-    "scale_linear_0.2_0.8": ("--answer_weight_schedule", "linear"),
-    "scale_cosine_0.1_0.9": ("--answer_weight_start", "0.1", "--answer_weight_end", "0.9"),
-    "scale_cosine_0.4_0.6": ("--answer_weight_start", "0.4", "--answer_weight_end", "0.6"),
+    "scale_constant_0.5": {"answer_weight_schedule": "constant", "answer_weight_start": 0.5},
+    "scale_linear_0.2_0.8": {"answer_weight_schedule": "linear"},
+    "scale_cosine_0.1_0.9": {"answer_weight_start": 0.1, "answer_weight_end": 0.9},
+    "scale_cosine_0.4_0.6": {"answer_weight_start": 0.4, "answer_weight_end": 0.6},
 }
 METRICS = (
     "accuracy",
@@ -43,11 +43,11 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {std:.3f}"
 
 
-def ablation(out: Path, name: str, flags: tuple[str, ...], budget, seed: int, resume: bool) -> dict:
+def ablation(out: Path, name: str, overrides: dict, budget, seed: int, resume: bool) -> dict:
     """Train and evaluate one ablated SCALe schedule on the seed's model and data (or reuse a finished one)."""
     run_dir = out / name
     if not (resume and (run_dir / "eval" / "metrics.json").is_file()):
-        train_sft(out / "tiny-qwen2_5_vl", out / "data", run_dir, "scale", budget, seed, flags)
+        train_sft(out / "tiny-qwen2_5_vl", out / "data", run_dir, "scale", budget, seed, **overrides)
         evaluate_run(run_dir, out / "data", run_dir / "eval", budget)
     seconds = json.loads((run_dir / "run.json").read_text())["wall_clock_s"]
     return {

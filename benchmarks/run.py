@@ -399,9 +399,9 @@ def child_train(method: str, spec: TrainModel, work: Path) -> dict:
     from trl import SFTConfig, SFTTrainer
 
     from scale_sft import ScaleSFTConfig, ScaleSFTTrainer
-    from scale_sft.data.collator import ScaleSFTCollator
     from scale_sft.data.synthetic import FEATURES, make_records
     from scale_sft.models.tiny import TinySize, make_tiny_model
+    from scale_sft.sft.collator import ScaleSFTCollator
 
     # Every variant builds the same model (seeded init, deterministic tokenizer training) and loads it by path
     size = TinySize(

@@ -44,8 +44,8 @@ def synthetic_dir(tmp_path_factory):
 def collate_rows(processor, samples, image, padding_side="right"):
     """Collate (question, completion) pairs with one image each; return the batch and, per row, the
     (token, segment id) pairs of its non-padding tokens."""
-    from scale_sft.data.collator import ScaleSFTCollator
     from scale_sft.data.format import assistant_message, user_message
+    from scale_sft.sft.collator import ScaleSFTCollator
 
     batch = ScaleSFTCollator(processor=processor, padding_side=padding_side)(
         [{"messages": [user_message(q), assistant_message(a)], "images": [image]} for q, a in samples]

@@ -6,7 +6,6 @@ from typing import NamedTuple
 
 import pytest
 
-from scale_sft.data.format import DEFAULT_TAGS, CotTags
 from scale_sft.evaluation.answers import (
     ANLS,
     FREE_TEXT,
@@ -21,6 +20,7 @@ from scale_sft.evaluation.answers import (
     normalize_number,
     parse_generation,
 )
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 COLORS = ["red", "green", "blue"]  # A red, B green, C blue
 CUSTOM = CotTags("<reasoning>", "</reasoning>", "<final>", "</final>")

@@ -40,14 +40,23 @@ def test_train_cli(method, cli_assets, tmp_path):
     logs = [h for h in state["log_history"] if "loss" in h]
     assert [h["step"] for h in logs] == [5, 10, 15, 20, 25, 30]
     for h in logs:
-        assert {"loss_think", "loss_answer", "answer_weight", "think_tokens", "answer_tokens"} <= set(h)
+        assert {"loss_think", "loss_answer", "answer_share", "think_tokens", "answer_tokens"} <= set(h)
+        # the weight the loss puts on ANSWER tokens: their token share (vanilla), or w itself (SCALe, no
+        # direct answers in this data); vanilla logs no answer weight, which its loss never uses
+        if method == "vanilla":
+            assert "answer_weight" not in h
+            share = h["answer_tokens"] / (h["answer_tokens"] + h["think_tokens"])
+            assert h["answer_share"] == pytest.approx(share, rel=1e-5)
+        else:
+            assert h["answer_share"] == pytest.approx(h["answer_weight"], rel=1e-5)
         assert 0 <= h["mean_token_accuracy"] <= 1 and h["entropy"] > 0
         assert all(torch.isfinite(torch.tensor(h[k])) for k in ("loss", "loss_think", "loss_answer"))
         assert h["think_tokens"] > 10 * h["answer_tokens"]  # the imbalance SCALe corrects
     assert logs[-1]["loss"] < 0.8 * logs[0]["loss"]
     assert logs[-1]["loss_answer"] < logs[0]["loss_answer"]
-    weights = [h["answer_weight"] for h in logs]
-    assert weights == sorted(weights) and 0.2 <= weights[0] < weights[-1] <= 0.8
+    if method == "scale":
+        weights = [h["answer_weight"] for h in logs]
+        assert weights == sorted(weights) and 0.2 <= weights[0] < weights[-1] <= 0.8
 
     before, after = (
         load_file(cli_assets / "model" / "model.safetensors"),

@@ -7,7 +7,7 @@ import torch
 
 from scale_sft.cli import main
 from scale_sft.evaluation.scoring import score_item
-from scale_sft.rl.rewards import build_rewards, make_accuracy_reward, make_format_reward, repetition_penalty
+from scale_sft.grpo.rewards import build_rewards, make_accuracy_reward, make_format_reward, repetition_penalty
 
 FORMAT_CASES = [
     ("<think>a</think><answer>B</answer>", 1.0),

@@ -28,7 +28,7 @@ def test_inspect_data_on_synthetic(synthetic_dir, tiny_qwen_dir, tmp_path, capsy
 
 
 def test_inspect_counts_skips(synthetic_dir, tiny_qwen_dir, capsys):
-    from scale_sft.data.inspect import inspect_data
+    from scale_sft.sft.inspect import inspect_data
 
     stats = inspect_data(str(synthetic_dir), str(tiny_qwen_dir), split="test", max_length=155, limit=10)
     assert stats["data"]["total"] == 10 and 0 < stats["data"]["kept"] < 10

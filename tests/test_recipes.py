@@ -15,8 +15,8 @@ import yaml
 from accelerate.commands.config.config_args import load_config_from_file
 from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
 
-from scale_sft.config import ScaleSFTConfig
-from scale_sft.training import TrainArguments
+from scale_sft.sft.recipe import TrainArguments
+from scale_sft.sft.sft_config import ScaleSFTConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "examples"

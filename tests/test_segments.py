@@ -7,9 +7,10 @@ import torch
 from conftest import collate_rows
 from PIL import Image
 
-from scale_sft.data.collator import ScaleSFTCollator
-from scale_sft.data.format import CotTags, assistant_message, cot_completion, user_message
+from scale_sft.data.format import assistant_message, cot_completion, user_message
 from scale_sft.segments import MalformedSampleError, answer_start
+from scale_sft.sft.collator import ScaleSFTCollator
+from scale_sft.tags import CotTags
 
 # ---------------------------------------------------------------- tag rules (PAPER.md decisions)
 

@@ -6,9 +6,9 @@ import torch
 from transformers import AutoModelForImageTextToText
 
 from scale_sft import ScaleSFTConfig, ScaleSFTTrainer
-from scale_sft.data.collator import ScaleSFTCollator
 from scale_sft.data.format import assistant_message, cot_completion
 from scale_sft.data.synthetic import FEATURES, make_records
+from scale_sft.sft.collator import ScaleSFTCollator
 
 
 @pytest.fixture(scope="module")

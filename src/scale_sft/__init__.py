@@ -26,11 +26,11 @@ __all__ = [
 def __getattr__(name: str):
     # The trainer pulls in TRL and transformers; import it only when asked for.
     if name == "ScaleSFTConfig":
-        from scale_sft.config import ScaleSFTConfig
+        from scale_sft.sft.sft_config import ScaleSFTConfig
 
         return ScaleSFTConfig
     if name == "ScaleSFTTrainer":
-        from scale_sft.trainer import ScaleSFTTrainer
+        from scale_sft.sft.sft_trainer import ScaleSFTTrainer
 
         return ScaleSFTTrainer
     raise AttributeError(name)

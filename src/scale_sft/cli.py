@@ -1,7 +1,12 @@
-"""``scale-sft``: one command line for building tiny models and data, and for training.
+"""``scale-sft``: the command line. Every parser lives here, and only parses: each command hands the parsed
+values to the Python API that does the work.
 
-Each sub-command parses its own flags; ``train`` is TRL-style (``--config run.yaml`` plus any
-``ScaleSFTConfig`` / ``ModelConfig`` flag, command line over YAML).
+- ``train`` / ``grpo`` are TRL-style: ``--config run.yaml`` plus any ``ScaleSFTConfig`` / ``ScaleGRPOConfig``
+  and ``ModelConfig`` flag, command line over YAML;
+- ``eval`` generates on a benchmark and scores it; ``compare`` puts evaluation runs side by side;
+- ``convert`` turns public datasets into the record format, ``inspect-data`` shows how a dataset will train;
+- ``make-tiny-model`` / ``make-data`` build the offline model and synthetic data, ``demo`` runs the paper's
+  comparison on them.
 """
 
 from __future__ import annotations
@@ -14,8 +19,8 @@ from collections.abc import Callable
 def _train(argv: list[str]) -> None:
     from trl import ModelConfig, TrlParser
 
-    from scale_sft.config import ScaleSFTConfig
-    from scale_sft.training import TrainArguments, train
+    from scale_sft.sft.recipe import TrainArguments, train
+    from scale_sft.sft.sft_config import ScaleSFTConfig
 
     parser = TrlParser((TrainArguments, ScaleSFTConfig, ModelConfig), prog="scale-sft train")
     script_args, config, model_args = parser.parse_args_and_config(args=argv)
@@ -25,8 +30,8 @@ def _train(argv: list[str]) -> None:
 def _grpo(argv: list[str]) -> None:
     from trl import ModelConfig, TrlParser
 
-    from scale_sft.rl.grpo_config import ScaleGRPOConfig
-    from scale_sft.rl.recipe import GRPOArguments, grpo
+    from scale_sft.grpo.grpo_config import ScaleGRPOConfig
+    from scale_sft.grpo.recipe import GRPOArguments, grpo
 
     parser = TrlParser((GRPOArguments, ScaleGRPOConfig, ModelConfig), prog="scale-sft grpo")
     script_args, config, model_args = parser.parse_args_and_config(args=argv)
@@ -64,9 +69,19 @@ def _make_data(argv: list[str]) -> None:
 
 
 def _demo(argv: list[str]) -> None:
-    from scale_sft.demo import main as demo
+    from pathlib import Path
 
-    demo(argv)
+    from scale_sft.demo import BUDGETS, run_demo
+
+    parser = argparse.ArgumentParser(
+        prog="scale-sft demo",
+        description="Vanilla SFT, SCALe-SFT and both + GRPO on a tiny Qwen2.5-VL and synthetic data, compared.",
+    )
+    parser.add_argument("--output_dir", default="runs/demo")
+    parser.add_argument("--quick", action="store_true", help="A few-minute run instead of the full demo.")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    run_demo(Path(args.output_dir), BUDGETS["quick" if args.quick else "full"], args.seed)
 
 
 def _eval(argv: list[str]) -> None:
@@ -105,15 +120,67 @@ def _compare(argv: list[str]) -> None:
 
 
 def _convert(argv: list[str]) -> None:
-    from scale_sft.data.converters import main as convert
+    from scale_sft.data.converters import SOURCES, convert_and_save
 
-    convert(argv)
+    parser = argparse.ArgumentParser(
+        prog="scale-sft convert",
+        description="Convert Vision-R1 cold-start, ScienceQA or IconQA data to <think>/<answer> records.",
+    )
+    parser.add_argument("--source", required=True, choices=SOURCES)
+    parser.add_argument(
+        "--input", required=True, help=".json/.jsonl file, save_to_disk directory or hub name."
+    )
+    parser.add_argument(
+        "--split", default="train", help="Split to read; also the split name written to --out."
+    )
+    parser.add_argument("--subset", default=None, help="Hub dataset configuration name (e.g. ScienceQA-IMG).")
+    parser.add_argument(
+        "--image_root",
+        default=None,
+        help="Folder relative image paths are resolved against (default: the input's).",
+    )
+    parser.add_argument("--out", required=True, help="Output directory (save_to_disk).")
+    args = parser.parse_args(argv)
+    convert_and_save(args.source, args.input, args.out, args.split, args.subset, args.image_root)
+
+
+def _max_length(value: str) -> int | None:
+    return None if value.lower() in ("none", "null") else int(value)
 
 
 def _inspect_data(argv: list[str]) -> None:
-    from scale_sft.data.inspect import main as inspect_data
+    from scale_sft.sft.inspect import inspect_data
 
-    inspect_data(argv)
+    parser = argparse.ArgumentParser(
+        prog="scale-sft inspect-data",
+        description="Count skipped records and THINK/ANSWER tokens per record under a model's processor.",
+    )
+    parser.add_argument(
+        "--dataset", required=True, help="save_to_disk directory, JSON/JSONL file or hub name."
+    )
+    parser.add_argument("--model", required=True, help="Model (hub name or path) whose processor to use.")
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--out", default=None, help="Directory for token_histogram.png and token_stats.json.")
+    parser.add_argument(
+        "--max_length",
+        type=_max_length,
+        default=1024,
+        help="As in train: longer records are skipped ('none').",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="Inspect only the first N records.")
+    parser.add_argument("--batch_size", type=int, default=16)
+    parser.add_argument("--trust_remote_code", action="store_true")
+    args = parser.parse_args(argv)
+    inspect_data(
+        args.dataset,
+        args.model,
+        args.split,
+        args.out,
+        args.max_length,
+        args.limit,
+        batch_size=args.batch_size,
+        trust_remote_code=args.trust_remote_code,
+    )
 
 
 COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
@@ -123,7 +190,7 @@ COMMANDS: dict[str, tuple[Callable[[list[str]], None], str]] = {
     "make-data": (_make_data, "write the synthetic visual-reasoning dataset"),
     "eval": (_eval, "generate on a benchmark and score accuracy, malformed, length, consistency, loops"),
     "compare": (_compare, "print evaluation runs side by side and chart them"),
-    "demo": (_demo, "build the tiny model and data, train vanilla SFT and SCALe-SFT, compare"),
+    "demo": (_demo, "build the tiny model and data, train the four pipelines, compare"),
     "convert": (_convert, "convert Vision-R1 / ScienceQA / IconQA data to <think>/<answer> records"),
     "inspect-data": (_inspect_data, "count skipped records and THINK/ANSWER tokens per record of a dataset"),
 }

@@ -11,15 +11,21 @@ all four evaluated on the same held-out set. Writes ``report.md``, ``results.jso
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from scale_sft.cli import main as cli
+from trl import ModelConfig
+
+from scale_sft.data.synthetic import save_dataset
 from scale_sft.evaluation.compare import plot_runs
-from scale_sft.evaluation.runner import format_table
+from scale_sft.evaluation.runner import evaluate, format_table
+from scale_sft.grpo.grpo_config import ScaleGRPOConfig
+from scale_sft.grpo.recipe import GRPOArguments, grpo
+from scale_sft.models.tiny import make_tiny_model
+from scale_sft.sft.recipe import TrainArguments, train
+from scale_sft.sft.sft_config import ScaleSFTConfig
 
 PIPELINES = {
     "vanilla_sft": ("vanilla", False),
@@ -59,46 +65,39 @@ BUDGETS = {
 }
 
 
-def _flags(**kwargs) -> list[str]:
-    return [item for key, value in kwargs.items() for item in (f"--{key}", str(value))]
-
-
 def train_sft(
-    model: Path, data: Path, out: Path, method: str, budget: Budget, seed: int, extra: tuple[str, ...] = ()
+    model: Path, data: Path, out: Path, method: str, budget: Budget, seed: int, **overrides
 ) -> float:
-    """Train one SFT pipeline (``extra``: more ``train`` flags, e.g. a schedule); returns the wall-clock."""
+    """Train one SFT pipeline (``overrides``: more ``ScaleSFTConfig`` fields, e.g. a schedule); returns the
+    wall-clock."""
     started = time.perf_counter()
-    cli(
-        ["train"]
-        + _flags(
-            model=model, dataset=data, output_dir=out, loss_method=method, max_steps=budget.sft_steps,
-            per_device_train_batch_size=8, learning_rate=budget.learning_rate, lr_scheduler_type="cosine", warmup_steps=10,
-            logging_steps=max(budget.sft_steps // 20, 1), save_strategy="no", report_to="none", seed=seed,
-            gradient_checkpointing="false",
-        )
-        + list(extra)
+    config = ScaleSFTConfig(
+        output_dir=str(out), loss_method=method, max_steps=budget.sft_steps, per_device_train_batch_size=8,
+        learning_rate=budget.learning_rate, lr_scheduler_type="cosine", warmup_steps=10,
+        logging_steps=max(budget.sft_steps // 20, 1), save_strategy="no", report_to="none", seed=seed,
+        gradient_checkpointing=False, **overrides,
     )  # fmt: skip
+    train(TrainArguments(model=str(model), dataset=str(data)), config, ModelConfig())
     return time.perf_counter() - started
 
 
 def train_grpo(model: Path, data: Path, out: Path, budget: Budget, seed: int) -> float:
     started = time.perf_counter()
-    cli(
-        ["grpo"]
-        + _flags(
-            model=model, dataset=data, output_dir=out, max_steps=budget.grpo_steps,
-            num_generations=budget.num_generations, per_device_train_batch_size=budget.num_generations,
-            max_completion_length=budget.max_new_tokens, learning_rate=5e-5, temperature=1.0,
-            logging_steps=1, save_strategy="no", report_to="none", seed=seed, gradient_checkpointing="false",
-        )
-        + ["--rewards", "format", "accuracy"]
+    config = ScaleGRPOConfig(
+        output_dir=str(out), max_steps=budget.grpo_steps, num_generations=budget.num_generations,
+        per_device_train_batch_size=budget.num_generations, max_completion_length=budget.max_new_tokens,
+        learning_rate=5e-5, temperature=1.0, logging_steps=1, save_strategy="no", report_to="none", seed=seed,
+        gradient_checkpointing=False, rewards=["format", "accuracy"],
     )  # fmt: skip
+    grpo(GRPOArguments(model=str(model), dataset=str(data)), config, ModelConfig())
     return time.perf_counter() - started
 
 
 def evaluate_run(model: Path, data: Path, out: Path, budget: Budget) -> dict:
-    cli(["eval"] + _flags(model=model, data=data, limit=budget.n_test, batch_size=25, max_new_tokens=budget.max_new_tokens, output_dir=out))  # fmt: skip
-    return json.loads((out / "metrics.json").read_text())
+    return evaluate(
+        str(model), data=str(data), limit=budget.n_test, batch_size=25, max_new_tokens=budget.max_new_tokens,
+        output_dir=str(out),
+    )  # fmt: skip
 
 
 def plot_losses(output_dir: Path, path: Path) -> None:
@@ -156,8 +155,8 @@ def run_demo(output_dir: Path, budget: Budget, seed: int = 0) -> dict:
     started = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
     model, data = output_dir / "tiny-qwen2_5_vl", output_dir / "data"
-    cli(["make-tiny-model", "--out", str(model), "--seed", str(seed)])
-    cli(["make-data", "--out", str(data), "--n", str(budget.n_train), "--n_test", str(budget.n_test), "--seed", str(seed)])  # fmt: skip
+    make_tiny_model(model, seed=seed)
+    save_dataset(data, n_train=budget.n_train, n_test=budget.n_test, seed=seed)
 
     runs = []
     sft_seconds = {}
@@ -198,16 +197,3 @@ def run_demo(output_dir: Path, budget: Budget, seed: int = 0) -> dict:
     )
     print(f"\n{table}\n\nDemo done in {total / 60:.1f} min; report: {output_dir / 'report.md'}", flush=True)
     return results
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="scale-sft demo", description=__doc__.splitlines()[0])
-    parser.add_argument("--output_dir", default="runs/demo")
-    parser.add_argument("--quick", action="store_true", help="A few-minute run instead of the full demo.")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    run_demo(Path(args.output_dir), BUDGETS["quick" if args.quick else "full"], args.seed)
-
-
-if __name__ == "__main__":
-    main()

@@ -62,19 +62,30 @@ def loss_normalizer(segment_ids: torch.Tensor, method: str) -> torch.Tensor:
 
 @dataclass
 class LossOutput:
-    """The loss and detached per-segment sums for logging (identical for both methods)."""
+    """The loss and detached per-segment sums for logging (identical for both methods).
+
+    ``answer_share_sum`` / ``weight_sum`` is the share of the loss weight that falls on ANSWER tokens: the
+    quantity the paper is about (vanilla: the ANSWER token share; SCALe: ``w``, or 1 for direct answers).
+    """
 
     loss: torch.Tensor
     think_ce_sum: torch.Tensor
     think_tokens: torch.Tensor
     answer_ce_sum: torch.Tensor
     answer_tokens: torch.Tensor
+    answer_share_sum: torch.Tensor
+    weight_sum: torch.Tensor
 
-    def stats(self) -> torch.Tensor:
-        """The four logging sums as one tensor, to reduce across ranks in a single call."""
-        return torch.stack(
-            [self.think_ce_sum, self.think_tokens, self.answer_ce_sum, self.answer_tokens]
-        ).float()
+    def sums(self) -> dict[str, torch.Tensor]:
+        """The logging sums by name, to be added up over micro-batches and ranks."""
+        return {
+            "think_ce": self.think_ce_sum,
+            "think_tokens": self.think_tokens,
+            "answer_ce": self.answer_ce_sum,
+            "answer_tokens": self.answer_tokens,
+            "answer_share": self.answer_share_sum,
+            "weight": self.weight_sum,
+        }
 
 
 def scale_loss(
@@ -96,9 +107,7 @@ def scale_loss(
     """
     weights = token_weights(segment_ids, method, answer_weight)
     supervised = segment_ids > 0
-    ce = torch.where(
-        supervised, per_token_ce, torch.zeros_like(per_token_ce)
-    )  # no NaN/inf leaks from ignored
+    ce = torch.where(supervised, per_token_ce, torch.zeros_like(per_token_ce))  # no NaN/inf from ignored
     if normalizer is None:
         normalizer = loss_normalizer(segment_ids, method)
     loss = (weights.to(ce.dtype) * ce).sum() / torch.as_tensor(normalizer, device=ce.device).clamp(min=1)
@@ -110,4 +119,6 @@ def scale_loss(
         think_tokens=think.sum(),
         answer_ce_sum=(detached * answer).sum(),
         answer_tokens=answer.sum(),
+        answer_share_sum=(weights * answer).sum(),
+        weight_sum=weights.sum(),
     )

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from scale_sft.data.format import DEFAULT_TAGS, CotTags
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 IGNORE, THINK, ANSWER = 0, 1, 2
 

@@ -563,32 +563,18 @@ def convert(
     return to_dataset(converted), report
 
 
-def main(argv: list[str] | None = None) -> ConversionReport:
-    """``scale-sft convert``: convert a public dataset and ``save_to_disk`` it as a one-split ``DatasetDict``."""
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="scale-sft convert",
-        description="Convert Vision-R1 cold-start, ScienceQA or IconQA data to <think>/<answer> records.",
-    )
-    parser.add_argument("--source", required=True, choices=SOURCES)
-    parser.add_argument(
-        "--input", required=True, help=".json/.jsonl file, save_to_disk directory or hub name."
-    )
-    parser.add_argument(
-        "--split", default="train", help="Split to read; also the split name written to --out."
-    )
-    parser.add_argument("--subset", default=None, help="Hub dataset configuration name (e.g. ScienceQA-IMG).")
-    parser.add_argument(
-        "--image_root",
-        default=None,
-        help="Folder relative image paths are resolved against (default: the input's).",
-    )
-    parser.add_argument("--out", required=True, help="Output directory (save_to_disk).")
-    args = parser.parse_args(argv)
-    dataset, report = convert(args.source, args.input, args.split, args.subset, args.image_root)
-    datasets.DatasetDict({args.split: dataset}).save_to_disk(args.out)
-    Path(args.out, "conversion_report.json").write_text(json.dumps(report.to_dict(), indent=2))
+def convert_and_save(
+    source: str,
+    path_or_name: str,
+    out: str | Path,
+    split: str = "train",
+    subset: str | None = None,
+    image_root: str | None = None,
+) -> ConversionReport:
+    """Convert and ``save_to_disk`` as a one-split ``DatasetDict``, with ``conversion_report.json`` beside it."""
+    dataset, report = convert(source, path_or_name, split, subset, image_root)
+    datasets.DatasetDict({split: dataset}).save_to_disk(str(out))
+    Path(out, "conversion_report.json").write_text(json.dumps(report.to_dict(), indent=2))
     print(report.summary())
-    print(f"Saved split {args.split!r} ({len(dataset)} records) to {args.out}")
+    print(f"Saved split {split!r} ({len(dataset)} records) to {out}")
     return report

@@ -6,27 +6,19 @@ A record is TRL's vision-language conversational format plus the gold answer::
                   {"role": "assistant", "content": [{"type": "text", "text": "<think>..</think><answer>..</answer>"}]}],
      "images": [PIL.Image, ...], "answer": "B", "answer_type": "multiple_choice", "id": "..."}
 
-Prompts are built by one function so that evaluation and GRPO ask exactly what training taught.
+Prompts are built and rendered here, once, so that training, evaluation and GRPO ask exactly the same thing:
+``user_message`` builds the user turn, ``render_sample`` renders a whole record for training and locates its
+completion, ``render_prompt`` renders the generation prompt that evaluation and GRPO complete.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import datasets
 
+from scale_sft.segments import SampleSpans, answer_start, sample_spans
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
-@dataclass(frozen=True)
-class CotTags:
-    """The tag strings that delimit reasoning and answer (configurable per dataset)."""
-
-    think_start: str = "<think>"
-    think_end: str = "</think>"
-    answer_start: str = "<answer>"
-    answer_end: str = "</answer>"
-
-
-DEFAULT_TAGS = CotTags()
+LETTERS = "ABCDEFGHIJ"  # option letters of multiple-choice questions (at most ten options)
 
 COT_INSTRUCTION = (
     "Think step by step inside {think_start} {think_end} tags, "
@@ -44,6 +36,11 @@ def user_message(question: str, num_images: int = 1, tags: CotTags = DEFAULT_TAG
     content: list[dict] = [{"type": "image"} for _ in range(num_images)]
     content.append({"type": "text", "text": f"{question}\n{instruction(tags)}"})
     return {"role": "user", "content": content}
+
+
+def format_options(question: str, choices: list[str]) -> str:
+    """The question followed by its lettered options, one per line: ``A. first``, ``B. second``, ..."""
+    return question + "".join(f"\n{LETTERS[i]}. {choice}" for i, choice in enumerate(choices))
 
 
 def assistant_message(text: str) -> dict:
@@ -76,3 +73,39 @@ def record_features(*extra_text_columns: str) -> datasets.Features:
         "choices": [text],
     }
     return datasets.Features({**columns, **dict.fromkeys(extra_text_columns, text)})
+
+
+def prompt_messages(messages: list[dict]) -> list[dict]:
+    """The conversation up to the model's turn (a trailing assistant target is dropped)."""
+    return messages[:-1] if messages and messages[-1]["role"] == "assistant" else messages
+
+
+def render_prompt(processor, messages: list[dict], chat_template: str | None = None) -> str:
+    """The generation prompt of a conversation: what evaluation and GRPO ask the model to complete."""
+    return processor.apply_chat_template(
+        prompt_messages(messages), tokenize=False, add_generation_prompt=True, chat_template=chat_template
+    )
+
+
+def render_sample(
+    processor, messages: list[dict], tags: CotTags = DEFAULT_TAGS, chat_template: str | None = None
+) -> tuple[str, SampleSpans]:
+    """The chat-rendered text of ``messages`` and the spans of its final assistant completion.
+
+    The completion is what the template adds after the generation prompt of the earlier turns, so a prompt
+    that itself contains ``<think>`` is never mistaken for reasoning. The tag rules are checked on the
+    assistant message itself, before the template adds its end-of-turn tokens.
+    """
+    if not messages or messages[-1]["role"] != "assistant":
+        raise ValueError(
+            "A conversational record must end with an assistant message (the supervised target)."
+        )
+    answer_start(message_text(messages[-1]), tags)
+    text = processor.apply_chat_template(messages, tokenize=False, chat_template=chat_template)
+    prompt = render_prompt(processor, messages, chat_template)
+    if not text.startswith(prompt):
+        raise ValueError(
+            "The chat template renders the conversation differently from its generation prompt, so the "
+            "completion cannot be located; use a template where the prompt is a prefix of the conversation."
+        )
+    return text, sample_spans(text, len(prompt), tags)

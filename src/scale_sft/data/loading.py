@@ -18,9 +18,9 @@ import datasets
 from PIL import Image
 from tqdm.auto import tqdm
 
-from scale_sft.data.collator import render_sample
-from scale_sft.data.format import DEFAULT_TAGS, CotTags
+from scale_sft.data.format import render_sample
 from scale_sft.segments import MalformedSampleError
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 logger = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
-from scale_sft.data.format import DEFAULT_TAGS, CotTags
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 MULTIPLE_CHOICE = "multiple_choice"
 NUMERIC = "numeric"

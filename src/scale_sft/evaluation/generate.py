@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import torch
 from tqdm.auto import tqdm
 
-from scale_sft.data.format import DEFAULT_TAGS, CotTags
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 
 @dataclass

@@ -12,12 +12,12 @@ import time
 from pathlib import Path
 
 from scale_sft.data.converters import convert
-from scale_sft.data.format import DEFAULT_TAGS, CotTags
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.evaluation.answers import parse_generation
 from scale_sft.evaluation.generate import generate
 from scale_sft.evaluation.scoring import aggregate, score_item
 from scale_sft.models.loading import load_model_and_processor
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 # benchmark -> (converter source, hub dataset, hub configuration)
 HUB_BENCHMARKS = {

@@ -10,7 +10,6 @@ import re
 import statistics
 from collections.abc import Sequence
 
-from scale_sft.data.format import DEFAULT_TAGS, CotTags
 from scale_sft.evaluation.answers import (
     ANLS,
     FREE_TEXT,
@@ -26,6 +25,7 @@ from scale_sft.evaluation.answers import (
     option_mentions,
     parse_generation,
 )
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 
 def find_loop(

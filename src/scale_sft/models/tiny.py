@@ -19,7 +19,7 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import PreTrainedTokenizerFast
 
-from scale_sft.data.format import DEFAULT_TAGS, CotTags
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 # Qwen2's pre-tokenisation regex: byte-level BPE where a tag such as `</think>` splits into several
 # pieces that can merge with neighbouring characters (`>\n`), the case segment labelling must survive.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -14,12 +13,10 @@ import transformers
 import trl
 from trl import ModelConfig, get_peft_config
 
-from scale_sft.config import ScaleSFTConfig
 from scale_sft.data.loading import load_cot_dataset, prepare_dataset
 from scale_sft.models.loading import freeze_vision_tower, load_model_and_processor
-from scale_sft.trainer import ScaleSFTTrainer
-
-logger = logging.getLogger(__name__)
+from scale_sft.sft.sft_config import ScaleSFTConfig
+from scale_sft.sft.sft_trainer import ScaleSFTTrainer
 
 
 @dataclass

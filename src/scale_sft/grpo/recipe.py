@@ -14,12 +14,12 @@ from pathlib import Path
 import datasets
 from trl import ModelConfig, get_peft_config
 
+from scale_sft.data.format import prompt_messages
 from scale_sft.data.loading import load_cot_dataset, prepare_dataset
-from scale_sft.evaluation.generate import prompt_messages
+from scale_sft.grpo.grpo_config import ScaleGRPOConfig
+from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
+from scale_sft.grpo.rewards import build_rewards
 from scale_sft.models.loading import load_model_and_processor
-from scale_sft.rl.grpo_config import ScaleGRPOConfig
-from scale_sft.rl.grpo_trainer import ScaleGRPOTrainer
-from scale_sft.rl.rewards import build_rewards
 
 
 @dataclass

@@ -9,9 +9,10 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from scale_sft.data.format import DEFAULT_TAGS, CotTags, message_text
+from scale_sft.data.format import message_text
 from scale_sft.evaluation.answers import extract_answer, is_correct
 from scale_sft.evaluation.scoring import find_loop
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 
 def completion_text(completion) -> str:

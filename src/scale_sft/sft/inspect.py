@@ -9,16 +9,15 @@ median, p90) and, with ``--out``, writes ``token_histogram.png`` and ``token_sta
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 
-from scale_sft.data.collator import ScaleSFTCollator
-from scale_sft.data.format import DEFAULT_TAGS, CotTags
 from scale_sft.data.loading import load_cot_dataset, prepare_dataset
 from scale_sft.segments import ANSWER, THINK
+from scale_sft.sft.collator import ScaleSFTCollator
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 
 def _summary(values: np.ndarray) -> dict:
@@ -116,40 +115,3 @@ def inspect_data(
         (out / "token_stats.json").write_text(json.dumps(stats, indent=2))
         print(f"Wrote {out / 'token_histogram.png'} and {out / 'token_stats.json'}")
     return stats
-
-
-def _max_length(value: str) -> int | None:
-    return None if value.lower() == "none" else int(value)
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(
-        prog="scale-sft inspect-data",
-        description="Count skipped records and THINK/ANSWER tokens per record under a model's processor.",
-    )
-    parser.add_argument(
-        "--dataset", required=True, help="save_to_disk directory, JSON/JSONL file or hub name."
-    )
-    parser.add_argument("--model", required=True, help="Model (hub name or path) whose processor to use.")
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--out", default=None, help="Directory for token_histogram.png and token_stats.json.")
-    parser.add_argument(
-        "--max_length",
-        type=_max_length,
-        default=1024,
-        help="As in train: longer records are skipped ('none').",
-    )
-    parser.add_argument("--limit", type=int, default=None, help="Inspect only the first N records.")
-    parser.add_argument("--batch_size", type=int, default=16)
-    parser.add_argument("--trust_remote_code", action="store_true")
-    args = parser.parse_args(argv)
-    return inspect_data(
-        args.dataset,
-        args.model,
-        args.split,
-        args.out,
-        args.max_length,
-        args.limit,
-        batch_size=args.batch_size,
-        trust_remote_code=args.trust_remote_code,
-    )

@@ -2,12 +2,12 @@
 
 Small overrides:
 
-- ``get_batch_samples`` counts the loss normalizer (samples for SCALe, tokens for vanilla) over every
+- ``_get_num_items_in_batch`` counts the loss normalizer (samples for SCALe, tokens for vanilla) over every
   micro-batch of the optimizer step and every rank, so the step's gradient is the same however it is split;
 - ``compute_loss`` takes per-token log-probabilities from TRL's fused LM head (no vocabulary logits) and
   applies ``scale_loss`` with the scheduled answer weight at ``global_step / max_steps``;
-- ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), the ``answer_weight`` used, the
-  THINK/ANSWER token counts, and TRL's ``entropy`` / ``mean_token_accuracy``, for both methods;
+- ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), ``answer_share`` (the share of the loss
+  weight on ANSWER tokens), the THINK/ANSWER token counts, and TRL's ``entropy`` / ``mean_token_accuracy``;
 - ``_load_from_checkpoint`` works around a transformers 5 resume bug for vision-language checkpoints.
 """
 
@@ -19,18 +19,29 @@ import torch
 from transformers.utils import SAFE_WEIGHTS_NAME
 from trl import SFTTrainer
 
-from scale_sft.config import ScaleSFTConfig
-from scale_sft.data.collator import ScaleSFTCollator
 from scale_sft.loss import loss_normalizer, scale_loss
 from scale_sft.schedules import answer_weight
+from scale_sft.sft.collator import ScaleSFTCollator
+from scale_sft.sft.sft_config import ScaleSFTConfig
+
+# The sums `compute_loss` accumulates between two logging steps, reduced over ranks in one call.
+SUMS = (
+    "think_ce", "think_tokens", "answer_ce", "answer_tokens", "answer_share", "weight",
+    "entropy", "top1", "scored", "answer_weight", "steps",
+)  # fmt: skip
+
+
+def next_token_segments(segment_ids: torch.Tensor) -> torch.Tensor:
+    """Segment ids aligned with the next-token log-probabilities (position ``t`` predicts token ``t + 1``)."""
+    return segment_ids[:, 1:]
 
 
 class ScaleSFTTrainer(SFTTrainer):
     """SFT on chain-of-thought data with separately normalised, scheduled THINK and ANSWER losses.
 
     Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational
-    (``messages`` + ``images``), ideally filtered by ``scale_sft.data.prepare_dataset``; the default collator
-    is ``ScaleSFTCollator``.
+    (``messages`` + ``images``), ideally filtered by ``scale_sft.data.loading.prepare_dataset``; the default
+    collator is ``ScaleSFTCollator``.
     """
 
     # `compute_loss` divides by the whole step's normalizer, so Trainer must not divide again by the GA steps.
@@ -48,37 +59,33 @@ class ScaleSFTTrainer(SFTTrainer):
         super().__init__(
             model, args=args, processing_class=processing_class, data_collator=data_collator, **kwargs
         )
-        self._segment_sums = {"train": torch.zeros(7), "eval": torch.zeros(7)}
-        self._weights: dict[str, list[float]] = {"train": [], "eval": []}
+        self._sums = {mode: dict.fromkeys(SUMS, 0.0) for mode in ("train", "eval")}
 
     @property
     def answer_weight(self) -> float:
         """The answer weight of the current optimizer step (the schedule at ``global_step / max_steps``)."""
-        max_steps = max(self.state.max_steps, 1)
-        progress = min(self.state.global_step / max_steps, 1.0)
+        progress = min(self.state.global_step / max(self.state.max_steps, 1), 1.0)
         args = self.args
         return answer_weight(
             progress, args.answer_weight_schedule, args.answer_weight_start, args.answer_weight_end
         )
 
-    def get_batch_samples(self, epoch_iterator, num_batches, device):
-        batch_samples = []
-        for _ in range(num_batches):
-            try:
-                batch_samples.append(next(epoch_iterator))
-            except StopIteration:
-                break
+    def _get_num_items_in_batch(self, batch_samples: list, device: torch.device) -> torch.Tensor | None:
+        """The step's loss normalizer, counted over all its micro-batches and all ranks."""
         if not batch_samples:
-            return batch_samples, None
-        count = sum(loss_normalizer(b["segment_ids"][:, 1:], self.args.loss_method) for b in batch_samples)
+            return None
+        count = sum(
+            loss_normalizer(next_token_segments(b["segment_ids"]), self.args.loss_method)
+            for b in batch_samples
+        )
         count = torch.as_tensor(count, device=device)
         if self.args.world_size > 1:
             count = self.accelerator.gather(count).sum()
-        return batch_samples, count
+        return count
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if model.training else "eval"
-        segment_ids = inputs.pop("segment_ids")[:, 1:]  # aligned with the next-token log-probabilities
+        segment_ids = next_token_segments(inputs.pop("segment_ids"))
         inputs["use_cache"] = False
         outputs = model(**inputs, fused_lm_head=True)
         # In training the normalizer spans the whole step (all micro-batches and ranks); DDP then averages the
@@ -89,11 +96,20 @@ class ScaleSFTTrainer(SFTTrainer):
         loss = result.loss
         if step_normalizer is not None:
             loss = loss * self.accelerator.num_processes
-        # TRL's fused head also returns entropy and top-1 hits: log them as SFTTrainer does (same names).
-        extra = torch.stack([outputs.entropy.detach().sum(), outputs.is_top1.sum(), outputs.label_mask.sum()])
-        sums = torch.cat([result.stats(), extra.float()])
-        self._segment_sums[mode] += self.accelerator.reduce(sums, reduction="sum").cpu()
-        self._weights[mode].append(weight)
+        sums = {
+            **result.sums(),
+            # TRL's fused head also returns entropy and top-1 hits: logged under SFTTrainer's names.
+            "entropy": outputs.entropy.detach().sum(),
+            "top1": outputs.is_top1.sum(),
+            "scored": outputs.label_mask.sum(),
+            "answer_weight": weight,
+            "steps": 1,
+        }
+        reduced = self.accelerator.reduce(
+            torch.tensor([float(sums[k]) for k in SUMS], device=loss.device), reduction="sum"
+        ).tolist()
+        for key, value in zip(SUMS, reduced, strict=True):
+            self._sums[mode][key] += value
         return (loss, outputs) if return_outputs else loss
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
@@ -114,17 +130,18 @@ class ScaleSFTTrainer(SFTTrainer):
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"
-        think_ce, think_n, answer_ce, answer_n, entropy, top1, scored = self._segment_sums[mode].tolist()
-        if think_n + answer_n > 0:
+        s = self._sums[mode]
+        if s["think_tokens"] + s["answer_tokens"] > 0:
             prefix = "eval_" if mode == "eval" else ""
-            logs[f"{prefix}entropy"] = entropy / scored
-            logs[f"{prefix}mean_token_accuracy"] = top1 / scored
-            logs[f"{prefix}loss_think"] = think_ce / think_n if think_n else 0.0
-            logs[f"{prefix}loss_answer"] = answer_ce / answer_n if answer_n else 0.0
-            logs[f"{prefix}think_tokens"] = int(think_n)
-            logs[f"{prefix}answer_tokens"] = int(answer_n)
-            # the mean weight the logged steps trained with (the schedule moves once per optimizer step)
-            logs[f"{prefix}answer_weight"] = sum(self._weights[mode]) / len(self._weights[mode])
-            self._segment_sums[mode].zero_()
-            self._weights[mode].clear()
+            logs[f"{prefix}entropy"] = s["entropy"] / s["scored"]
+            logs[f"{prefix}mean_token_accuracy"] = s["top1"] / s["scored"]
+            logs[f"{prefix}loss_think"] = s["think_ce"] / s["think_tokens"] if s["think_tokens"] else 0.0
+            logs[f"{prefix}loss_answer"] = s["answer_ce"] / s["answer_tokens"] if s["answer_tokens"] else 0.0
+            logs[f"{prefix}think_tokens"] = int(s["think_tokens"])
+            logs[f"{prefix}answer_tokens"] = int(s["answer_tokens"])
+            logs[f"{prefix}answer_share"] = s["answer_share"] / s["weight"]
+            if self.args.loss_method == "scale":
+                # the mean weight the logged steps trained with (the schedule moves once per optimizer step)
+                logs[f"{prefix}answer_weight"] = s["answer_weight"] / s["steps"]
+            self._sums[mode] = dict.fromkeys(SUMS, 0.0)
         super().log(logs, start_time)

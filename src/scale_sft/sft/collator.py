@@ -7,39 +7,16 @@ from typing import Any
 
 from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
 
-from scale_sft.data.format import DEFAULT_TAGS, CotTags, message_text
-from scale_sft.segments import SampleSpans, answer_start, sample_spans, segment_ids_from_offsets
-
-
-def render_sample(processor, messages: list[dict], tags: CotTags, chat_template: str | None = None):
-    """The chat-rendered text of ``messages`` and the spans of its final assistant completion.
-
-    The completion is what the template adds after the generation prompt of the earlier turns, so a prompt
-    that itself contains ``<think>`` is never mistaken for reasoning. The tag rules are checked on the
-    assistant message itself, before the template adds its end-of-turn tokens.
-    """
-    if not messages or messages[-1]["role"] != "assistant":
-        raise ValueError(
-            "A conversational record must end with an assistant message (the supervised target)."
-        )
-    answer_start(message_text(messages[-1]), tags)
-    text = processor.apply_chat_template(messages, tokenize=False, chat_template=chat_template)
-    prompt = processor.apply_chat_template(
-        messages[:-1], tokenize=False, add_generation_prompt=True, chat_template=chat_template
-    )
-    if not text.startswith(prompt):
-        raise ValueError(
-            "The chat template renders the conversation differently from its generation prompt, so the "
-            "completion cannot be located; use a template where the prompt is a prefix of the conversation."
-        )
-    return text, sample_spans(text, len(prompt), tags)
+from scale_sft.data.format import render_sample
+from scale_sft.segments import SampleSpans, segment_ids_from_offsets
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 
 @dataclass
 class ScaleSFTCollator(DataCollatorForVisionLanguageModeling):
     """TRL's vision-language collator for conversational records, with completion-only labels and segment ids.
 
-    Never truncates: over-long samples are removed beforehand (``scale_sft.data.prepare_dataset``), so no
+    Never truncates: over-long samples are removed beforehand (``scale_sft.data.loading.prepare_dataset``), so no
     sample loses its answer. ``padding_side`` is free: the loss does not depend on it.
     """
 

@@ -1,0 +1,68 @@
+"""``ScaleSFTConfig``: TRL's ``SFTConfig`` plus the SCALe loss and its schedule (tags and malformed handling
+come from ``CotMethodConfig``, shared with GRPO)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from trl import SFTConfig
+
+from scale_sft.loss import LOSS_METHODS
+from scale_sft.method_config import CotMethodConfig
+from scale_sft.schedules import SCHEDULES, answer_weight
+
+
+@dataclass
+class ScaleSFTConfig(CotMethodConfig, SFTConfig):
+    r"""Configuration for [`ScaleSFTTrainer`]: every [`~trl.SFTConfig`] field, the [`CotMethodConfig`] fields
+    (tags, `malformed`, CPU-safe `bf16`), plus:
+
+    Parameters:
+        loss_method (`str`, defaults to `"scale"`):
+            `"scale"`: per-sample length-normalised THINK and ANSWER losses mixed by the scheduled answer weight
+            `w`, averaged over the samples of each optimizer step. `"vanilla"`: the token-mean cross-entropy over
+            THINK and ANSWER tokens together (the SFT baseline), through the same data, masks and pipeline.
+        answer_weight_schedule (`str`, defaults to `"cosine"`):
+            How `w` moves with progress `p = global_step / max_steps`: `"cosine"`, `"linear"` or `"constant"`.
+        answer_weight_start (`float`, defaults to `0.2`):
+            `w` at `p = 0` (think-focused). Our default, not the paper's (its constants are not public).
+        answer_weight_end (`float`, defaults to `0.8`):
+            `w` at `p = 1` (answer-focused). Our default, not the paper's.
+        freeze_vision_tower (`bool`, defaults to `False`):
+            Train the language model and the image-feature projector only, with the image encoder frozen.
+        max_length (`int` or `None`, defaults to `1024`):
+            Samples longer than this (image tokens included) are skipped and counted, never truncated, so no
+            sample is trained with its answer cut off. `None` keeps every sample.
+
+    The SCALe loss replaces TRL's: `loss_type` must stay `"nll"`, and `label_smoothing_factor`,
+    `use_liger_kernel`, `padding_free` and `packing` are refused (they would be silently ignored otherwise).
+    """
+
+    loss_method: str = field(default="scale", metadata={"help": "The loss.", "choices": list(LOSS_METHODS)})
+    answer_weight_schedule: str = field(
+        default="cosine", metadata={"help": "How the answer weight w moves.", "choices": list(SCHEDULES)}
+    )
+    answer_weight_start: float = field(default=0.2, metadata={"help": "Answer weight w at the start."})
+    answer_weight_end: float = field(default=0.8, metadata={"help": "Answer weight w at the end."})
+    freeze_vision_tower: bool = field(
+        default=False, metadata={"help": "Freeze the image encoder (the projector stays trainable)."}
+    )
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.loss_method not in LOSS_METHODS:
+            raise ValueError(f"loss_method must be one of {LOSS_METHODS}, got {self.loss_method!r}.")
+        answer_weight(0.0, self.answer_weight_schedule, self.answer_weight_start, self.answer_weight_end)
+        ignored = {
+            "loss_type": self.loss_type != "nll",
+            "label_smoothing_factor": self.label_smoothing_factor != 0,
+            "use_liger_kernel": self.use_liger_kernel,
+            "padding_free": self.padding_free,
+            "packing": self.packing,
+        }
+        refused = [name for name, set_ in ignored.items() if set_]
+        if refused:
+            raise ValueError(
+                f"ScaleSFTTrainer computes its own loss on THINK/ANSWER segments and does not honour "
+                f"{', '.join(refused)}; leave {'it' if len(refused) == 1 else 'them'} at TRL's default."
+            )
