@@ -30,7 +30,8 @@ import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 
-from scale_sft.data.loading import load_cot_dataset, prepare_dataset  # noqa: E402
+from scale_sft.data.loading import load_cot_dataset
+from scale_sft.data.prepare import prepare_dataset  # noqa: E402
 from scale_sft.models.loading import load_model_and_processor  # noqa: E402
 from scale_sft.segments import ANSWER, THINK  # noqa: E402
 from scale_sft.sft.collator import ScaleSFTCollator  # noqa: E402

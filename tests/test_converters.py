@@ -19,7 +19,8 @@ from scale_sft.data.converters import (
     to_dataset,
 )
 from scale_sft.data.format import instruction
-from scale_sft.data.loading import load_cot_dataset, prepare_dataset
+from scale_sft.data.loading import load_cot_dataset
+from scale_sft.data.prepare import prepare_dataset
 
 INSTRUCTION = instruction()
 

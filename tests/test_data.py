@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from scale_sft.data.format import assistant_message, cot_completion, user_message
-from scale_sft.data.loading import DataError, load_cot_dataset, prepare_dataset
+from scale_sft.data.loading import DataError, load_cot_dataset
+from scale_sft.data.prepare import prepare_dataset
 
 
 def _record(completion, image="img.png", question="How many?"):

@@ -15,7 +15,8 @@ import datasets
 from trl import ModelConfig, get_peft_config
 
 from scale_sft.data.format import prompt_messages
-from scale_sft.data.loading import load_cot_dataset, prepare_dataset
+from scale_sft.data.loading import load_cot_dataset
+from scale_sft.data.prepare import prepare_dataset
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
 from scale_sft.grpo.rewards import build_rewards

@@ -16,7 +16,7 @@ from scale_sft.tags import DEFAULT_TAGS, CotTags
 class ScaleSFTCollator(DataCollatorForVisionLanguageModeling):
     """TRL's vision-language collator for conversational records, with completion-only labels and segment ids.
 
-    Never truncates: over-long samples are removed beforehand (``scale_sft.data.loading.prepare_dataset``), so no
+    Never truncates: over-long samples are removed beforehand (``scale_sft.data.prepare.prepare_dataset``), so no
     sample loses its answer. ``padding_side`` is free: the loss does not depend on it.
     """
 

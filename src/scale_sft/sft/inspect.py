@@ -14,7 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from scale_sft.data.loading import load_cot_dataset, prepare_dataset
+from scale_sft.data.loading import load_cot_dataset
+from scale_sft.data.prepare import prepare_dataset
 from scale_sft.segments import ANSWER, THINK
 from scale_sft.sft.collator import ScaleSFTCollator
 from scale_sft.tags import DEFAULT_TAGS, CotTags

@@ -13,7 +13,8 @@ import transformers
 import trl
 from trl import ModelConfig, get_peft_config
 
-from scale_sft.data.loading import load_cot_dataset, prepare_dataset
+from scale_sft.data.loading import load_cot_dataset
+from scale_sft.data.prepare import prepare_dataset
 from scale_sft.models.loading import freeze_vision_tower, load_model_and_processor
 from scale_sft.sft.sft_config import ScaleSFTConfig
 from scale_sft.sft.sft_trainer import ScaleSFTTrainer

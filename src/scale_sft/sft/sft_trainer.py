@@ -40,7 +40,7 @@ class ScaleSFTTrainer(SFTTrainer):
     """SFT on chain-of-thought data with separately normalised, scheduled THINK and ANSWER losses.
 
     Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational
-    (``messages`` + ``images``), ideally filtered by ``scale_sft.data.loading.prepare_dataset``; the default
+    (``messages`` + ``images``), ideally filtered by ``scale_sft.data.prepare.prepare_dataset``; the default
     collator is ``ScaleSFTCollator``.
     """
 
