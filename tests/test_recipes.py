@@ -6,15 +6,16 @@ doesn't support bf16/gpu"), so on CPU the recipes are parsed with a ``--bf16 fal
 """
 
 import re
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 from accelerate.commands.config.config_args import load_config_from_file
-from trl import GRPOConfig, ModelConfig, TrlParser, get_peft_config
+from trl import ModelConfig, TrlParser, get_peft_config
 
+from scale_sft.grpo.grpo_config import ScaleGRPOConfig
+from scale_sft.grpo.recipe import GRPOArguments
 from scale_sft.sft.recipe import TrainArguments
 from scale_sft.sft.sft_config import ScaleSFTConfig
 
@@ -148,19 +149,11 @@ def test_lora_targets_the_language_model_only(key, tmp_path, tiny_qwen_dir):
         assert adapted == expected
 
 
-@dataclass
-class GRPOScriptArguments:
-    """The keys the planned ``scale-sft grpo`` command reads besides GRPOConfig / ModelConfig."""
-
-    model: str | None = None
-    dataset: str | None = None
-
-
 @pytest.mark.parametrize("path", GRPO_RECIPES, ids=lambda p: p.stem)
 def test_grpo_recipe_parses(path, tmp_path):
     raw = yaml.safe_load(path.read_text())
     assert raw["bf16"] is True and "scale-sft grpo" in path.read_text().splitlines()[1]
-    parser = TrlParser((GRPOScriptArguments, GRPOConfig, ModelConfig))
+    parser = TrlParser((GRPOArguments, ScaleGRPOConfig, ModelConfig))  # exactly `scale-sft grpo`'s parser
     script_args, config, model_args = parser.parse_args_and_config(
         args=["--config", str(path), *_overrides(tmp_path)]
     )
@@ -169,7 +162,7 @@ def test_grpo_recipe_parses(path, tmp_path):
     assert yaml.safe_load((EXAMPLES / f"{key}_scale.yaml").read_text())["output_dir"] == script_args.model
     assert config.num_generations == 8 and config.generation_batch_size % config.num_generations == 0
     assert config.beta > 0 and config.max_completion_length >= 1024 and config.learning_rate == 1e-6
-    assert model_args.dtype == "bfloat16"
+    assert model_args.dtype == "bfloat16" and config.rewards == ["format", "accuracy"]
 
 
 @pytest.mark.parametrize("path", ACCELERATE, ids=lambda p: p.stem)

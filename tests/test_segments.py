@@ -12,7 +12,7 @@ from scale_sft.segments import MalformedSampleError, answer_start
 from scale_sft.sft.collator import ScaleSFTCollator
 from scale_sft.tags import CotTags
 
-# ---------------------------------------------------------------- tag rules (PAPER.md decisions)
+# ---------------------------------------------------------------- tag rules (the README design decisions)
 
 
 @pytest.mark.parametrize(
