@@ -13,7 +13,7 @@ import json  # noqa: E402
 
 import pytest  # noqa: E402
 import torch  # noqa: E402
-from PIL import Image  # noqa: E402
+from helpers import png  # noqa: E402
 
 torch.set_num_threads(2)
 
@@ -39,29 +39,6 @@ def synthetic_dir(tmp_path_factory):
     out = tmp_path_factory.mktemp("data") / "synthetic"
     save_dataset(out, n_train=64, n_test=20, seed=0)
     return out
-
-
-def collate_rows(processor, samples, image, padding_side="right"):
-    """Collate (question, completion) pairs with one image each; return the batch and, per row, the
-    (token, segment id) pairs of its non-padding tokens."""
-    from scale_sft.data.format import assistant_message, user_message
-    from scale_sft.sft.collator import ScaleSFTCollator
-
-    batch = ScaleSFTCollator(processor=processor, padding_side=padding_side)(
-        [{"messages": [user_message(q), assistant_message(a)], "images": [image]} for q, a in samples]
-    )
-    rows = []
-    for ids, seg, mask in zip(batch["input_ids"], batch["segment_ids"], batch["attention_mask"], strict=True):
-        tokens = processor.tokenizer.convert_ids_to_tokens(ids[mask.bool()])
-        rows.append(list(zip(tokens, seg[mask.bool()].tolist(), strict=True)))
-    return batch, rows
-
-
-def png(path, color):
-    """A small solid-colour PNG at ``path`` (parents created)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.new("RGB", (56, 56), color).save(path)
-    return path
 
 
 # ScienceQA (LMMs-Eval scienceqa_img schema) and IconQA (iconqa schema) fixtures: a few records each,

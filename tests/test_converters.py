@@ -4,7 +4,7 @@ import json
 
 import datasets
 import pytest
-from conftest import png
+from helpers import png
 from PIL import Image
 
 from scale_sft.cli import main

@@ -5,7 +5,7 @@ import json
 
 import pytest
 import torch
-from conftest import collate_rows
+from helpers import collate_rows
 from PIL import Image
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText, AutoProcessor

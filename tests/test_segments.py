@@ -4,11 +4,19 @@ import copy
 
 import pytest
 import torch
-from conftest import collate_rows
+from helpers import collate_rows
 from PIL import Image
 
 from scale_sft.data.format import assistant_message, cot_completion, user_message
-from scale_sft.segments import MalformedSampleError, answer_start
+from scale_sft.segments import (
+    ANSWER,
+    IGNORE,
+    THINK,
+    MalformedSampleError,
+    SampleSpans,
+    answer_start,
+    segment_ids_from_offsets,
+)
 from scale_sft.sft.collator import ScaleSFTCollator
 from scale_sft.tags import CotTags
 
@@ -129,3 +137,25 @@ def test_larger_image_expansion_does_not_shift_segments(qwen_processor):
     )  # fmt: skip
     assert (batch["input_ids"] == qwen_processor.image_token_id).sum() == 24  # 8x12 patches / 4
     assert batch["segment_ids"][0, -19:].tolist() == small["segment_ids"][0, -19:].tolist()
+
+
+def test_segment_ids_from_hand_made_offsets():
+    """Two rows of hand-written token offsets: the second is left-padded, its text 3 characters longer.
+
+    Row 0, text of 20 characters: prompt tokens [0,5) [5,8), completion from character 8 (12 from the end),
+    ANSWER from character 15 (5 from the end). A token belongs to the segment of its first character, so the
+    token [14,16) that straddles the boundary is THINK. Row 1 has the same spans measured from its end.
+    """
+    offsets = torch.tensor(
+        [
+            [[0, 5], [5, 8], [8, 11], [11, 14], [14, 16], [16, 20], [0, 0], [0, 0]],
+            [[0, 0], [0, 0], [0, 5], [5, 11], [11, 14], [14, 17], [17, 19], [19, 23]],
+        ]
+    )
+    mask = torch.tensor([[1, 1, 1, 1, 1, 1, 0, 0], [0, 0, 1, 1, 1, 1, 1, 1]])
+    spans = [SampleSpans(completion_from_end=12, answer_from_end=5)] * 2
+    ids = segment_ids_from_offsets(offsets, mask, spans)
+    assert ids.tolist() == [
+        [IGNORE, IGNORE, THINK, THINK, THINK, ANSWER, IGNORE, IGNORE],
+        [IGNORE, IGNORE, IGNORE, IGNORE, THINK, THINK, THINK, ANSWER],
+    ]

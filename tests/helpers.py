@@ -1,0 +1,28 @@
+"""Helpers shared by several test files (fixtures live in ``conftest.py``)."""
+
+from __future__ import annotations
+
+from PIL import Image
+
+
+def collate_rows(processor, samples, image, padding_side="right"):
+    """Collate (question, completion) pairs with one image each; return the batch and, per row, the
+    (token, segment id) pairs of its non-padding tokens."""
+    from scale_sft.data.format import assistant_message, user_message
+    from scale_sft.sft.collator import ScaleSFTCollator
+
+    batch = ScaleSFTCollator(processor=processor, padding_side=padding_side)(
+        [{"messages": [user_message(q), assistant_message(a)], "images": [image]} for q, a in samples]
+    )
+    rows = []
+    for ids, seg, mask in zip(batch["input_ids"], batch["segment_ids"], batch["attention_mask"], strict=True):
+        tokens = processor.tokenizer.convert_ids_to_tokens(ids[mask.bool()])
+        rows.append(list(zip(tokens, seg[mask.bool()].tolist(), strict=True)))
+    return batch, rows
+
+
+def png(path, color):
+    """A small solid-colour PNG at ``path`` (parents created)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (56, 56), color).save(path)
+    return path
