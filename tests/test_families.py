@@ -75,12 +75,13 @@ NORMAL = {
         (".Ċ", 1), ("</", 1), ("think", 1), (">Ċ", 1),
         ("<answer", 2), (">B", 2), ("</", 2), ("answer", 2), (">", 2), ("<end_of_turn>", 2), ("Ċ", 2),
     ],
-    # Mistral's generation prompt ends at `[/INST]`: the space before the reasoning is the completion's.
+    # Mistral's generation prompt ends at `[/INST]`: the space before the reasoning is the completion's, and so is
+    # the space llava-hf's template writes after `</s>`.
     "llava_next": [
         ("Ġ[/", 0), ("INST", 0), ("]", 0),
         ("Ġ<", 1), ("think", 1), (">Ċ", 1), ("There", 1), ("Ġare", 1), ("Ġ", 1), ("5", 1), ("Ġred", 1),
         ("Ġshapes", 1), (".Ċ", 1), ("</", 1), ("think", 1), (">Ċ", 1),
-        ("<answer", 2), (">B", 2), ("</", 2), ("answer", 2), (">", 2), ("</s>", 2),
+        ("<answer", 2), (">B", 2), ("</", 2), ("answer", 2), (">", 2), ("</s>", 2), ("Ġ", 2),
     ],
 }  # fmt: skip
 DIRECT = {
@@ -90,7 +91,7 @@ DIRECT = {
     ],
     "llava_next": [
         ("Ġ[/", 0), ("INST", 0), ("]", 0),
-        ("Ġ<", 2), ("answer", 2), (">", 2), ("3", 2), ("</", 2), ("answer", 2), (">", 2), ("</s>", 2),
+        ("Ġ<", 2), ("answer", 2), (">", 2), ("3", 2), ("</", 2), ("answer", 2), (">", 2), ("</s>", 2), ("Ġ", 2),
     ],
 }  # fmt: skip
 

@@ -27,10 +27,20 @@ def test_inspect_data_on_synthetic(synthetic_dir, tiny_qwen_dir, tmp_path, capsy
         assert image.format == "PNG" and image.size[0] > 100
 
 
-def test_inspect_counts_skips(synthetic_dir, tiny_qwen_dir, capsys):
+def test_inspect_counts_skips(synthetic_dir, tiny_qwen_dir, qwen_processor, capsys):
+    import datasets
+
+    from scale_sft.sft.collator import ScaleSFTCollator
     from scale_sft.sft.inspect import inspect_data
 
-    stats = inspect_data(str(synthetic_dir), str(tiny_qwen_dir), split="test", max_length=155, limit=10)
+    records = datasets.load_from_disk(str(synthetic_dir))["test"].select(range(10))
+    lengths = ScaleSFTCollator(processor=qwen_processor)(list(records))["attention_mask"].sum(dim=1)
+    max_length = int(lengths.median())  # between the shortest and the longest record
+    assert lengths.min() <= max_length < lengths.max()
+    stats = inspect_data(
+        str(synthetic_dir), str(tiny_qwen_dir), split="test", max_length=max_length, limit=10
+    )
+    assert stats["data"]["kept"] == int((lengths <= max_length).sum())
     assert stats["data"]["total"] == 10 and 0 < stats["data"]["kept"] < 10
     assert stats["data"]["skipped"] == {"longer than max_length": 10 - stats["data"]["kept"]}
     assert "skipped: " in capsys.readouterr().out

@@ -56,8 +56,11 @@ def _reference_segments(processor, record: dict) -> tuple[dict, torch.Tensor]:
     prompt = processor.apply_chat_template(record["messages"][:1], tokenize=False, add_generation_prompt=True)
     text = processor.apply_chat_template(record["messages"], tokenize=False)
     assert text.startswith(prompt)
-    inputs = processor(images=record["images"], text=[text], add_special_tokens=False, return_tensors="pt")
-    prompt_ids = processor(images=record["images"], text=[prompt], add_special_tokens=False)["input_ids"][0]
+    # BOS by transformers' own rule: the tokenizer adds it unless the template already wrote it
+    bos = tokenizer.bos_token
+    add = not (bos and text.startswith(bos))
+    inputs = processor(images=record["images"], text=[text], add_special_tokens=add, return_tensors="pt")
+    prompt_ids = processor(images=record["images"], text=[prompt], add_special_tokens=add)["input_ids"][0]
     ids = inputs["input_ids"][0]
     start = len(prompt_ids)
     assert ids[:start].tolist() == list(prompt_ids)  # the prompt tokenises the same inside the sample

@@ -75,16 +75,39 @@ def record_features(*extra_text_columns: str) -> datasets.Features:
     return datasets.Features({**columns, **dict.fromkeys(extra_text_columns, text)})
 
 
+def _adds_bos(tokenizer) -> bool:
+    """Whether the tokenizer puts BOS first when asked for special tokens (Mistral's does; Qwen has no BOS)."""
+    bos = tokenizer.bos_token_id
+    return bos is not None and tokenizer("a", add_special_tokens=True)["input_ids"][:1] == [bos]
+
+
+def with_bos(processor, text: str) -> str:
+    """``text`` starting with BOS exactly when the model expects one: when its tokenizer would add BOS and the
+    chat template did not already write it (llava-hf's template writes none; Gemma 3's writes ``<bos>``).
+
+    Every rendered text is tokenized with ``add_special_tokens=False``, so BOS is never doubled.
+    """
+    tokenizer = getattr(processor, "tokenizer", processor)
+    bos = tokenizer.bos_token
+    if bos and not text.startswith(bos) and _adds_bos(tokenizer):
+        return bos + text
+    return text
+
+
 def prompt_messages(messages: list[dict]) -> list[dict]:
     """The conversation up to the model's turn (a trailing assistant target is dropped)."""
     return messages[:-1] if messages and messages[-1]["role"] == "assistant" else messages
 
 
 def render_prompt(processor, messages: list[dict], chat_template: str | None = None) -> str:
-    """The generation prompt of a conversation: what evaluation and GRPO ask the model to complete."""
-    return processor.apply_chat_template(
+    """The generation prompt of a conversation (BOS as the model expects it): what evaluation completes.
+
+    GRPO's prompts are rendered and tokenized by TRL, whose processor call adds BOS by the same rule.
+    """
+    prompt = processor.apply_chat_template(
         prompt_messages(messages), tokenize=False, add_generation_prompt=True, chat_template=chat_template
     )
+    return with_bos(processor, prompt)
 
 
 def render_sample(
@@ -101,7 +124,9 @@ def render_sample(
             "A conversational record must end with an assistant message (the supervised target)."
         )
     answer_start(message_text(messages[-1]), tags)
-    text = processor.apply_chat_template(messages, tokenize=False, chat_template=chat_template)
+    text = with_bos(
+        processor, processor.apply_chat_template(messages, tokenize=False, chat_template=chat_template)
+    )
     prompt = render_prompt(processor, messages, chat_template)
     if not text.startswith(prompt):
         raise ValueError(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
 from scale_sft.tags import DEFAULT_TAGS, CotTags
@@ -76,6 +76,15 @@ def train_bpe_tokenizer(
     )
 
 
+def _encode_with_bos(tokenizer: PreTrainedTokenizerFast, bos: str) -> None:
+    """Put ``bos`` first whenever the tokenizer is asked for special tokens, as Mistral's and Gemma's do."""
+    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single=f"{bos} $A",
+        pair=f"{bos} $A {bos} $B",
+        special_tokens=[(bos, tokenizer.convert_tokens_to_ids(bos))],
+    )
+
+
 def _add_tag_tokens(tokenizer: PreTrainedTokenizerFast, tags: CotTags) -> None:
     """Make the four tag strings single special tokens (off by default: real tokenizers split them)."""
     tokenizer.add_special_tokens(
@@ -84,10 +93,14 @@ def _add_tag_tokens(tokenizer: PreTrainedTokenizerFast, tags: CotTags) -> None:
     )
 
 
-# Qwen2.5-VL: ChatML turns, images as <|vision_start|><|image_pad|><|vision_end|> (the processor
-# expands <|image_pad|> to one token per merged 28x28 patch).
+# Qwen2.5-VL, as the published template renders it: ChatML turns, the default system prompt when the first
+# message is not a system message, images as <|vision_start|><|image_pad|><|vision_end|> (the processor expands
+# <|image_pad|> to one token per merged 28x28 patch). No BOS.
 QWEN_CHAT_TEMPLATE = (
     "{%- for message in messages -%}"
+    "{%- if loop.first and message['role'] != 'system' -%}"
+    "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif -%}"
     "{{ '<|im_start|>' + message['role'] + '\\n' }}"
     "{%- if message['content'] is string -%}{{ message['content'] }}"
     "{%- else -%}{%- for part in message['content'] -%}"
@@ -176,14 +189,21 @@ def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, t
     return model, processor
 
 
-# Gemma 3: `<start_of_turn>user|model` turns, the assistant role renamed `model`, text parts trimmed; an image
-# is `<start_of_image>`, which the processor expands to `\n\n<start_of_image>` + `mm_tokens_per_image` x
-# `<image_soft_token>` + `<end_of_image>\n\n`.
+# Gemma 3, as the published template renders it: `<bos>` written by the template, `<start_of_turn>user|model`
+# turns, the assistant role renamed `model`, text parts trimmed, a system message put in front of the first user
+# turn (Gemma has no system role); an image is `<start_of_image>`, which the processor expands to
+# `\n\n<start_of_image>` + `mm_tokens_per_image` x `<image_soft_token>` + `<end_of_image>\n\n`.
 GEMMA3_CHAT_TEMPLATE = (
     "{{ bos_token }}"
-    "{%- for message in messages -%}"
+    "{%- set system = messages[0]['role'] == 'system' -%}"
+    "{%- if system and messages[0]['content'] is string -%}"
+    "{%- set prefix = messages[0]['content'] | trim -%}"
+    "{%- elif system -%}{%- set prefix = messages[0]['content'][0]['text'] | trim -%}"
+    "{%- endif -%}"
+    "{%- for message in (messages[1:] if system else messages) -%}"
     "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
     "{{ '<start_of_turn>' + role + '\n' }}"
+    "{%- if loop.first and system -%}{{ prefix + '\n\n' }}{%- endif -%}"
     "{%- if message['content'] is string -%}{{ message['content'] | trim }}"
     "{%- else -%}{%- for part in message['content'] -%}"
     "{%- if part['type'] == 'image' -%}{{ '<start_of_image>' }}"
@@ -231,6 +251,7 @@ def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags:
         eoi_token="<end_of_image>",
         image_token="<image_soft_token>",
     )
+    _encode_with_bos(tokenizer, "<bos>")  # as Gemma's tokenizer does; its template writes `<bos>` too
     if special_tags:
         _add_tag_tokens(tokenizer, tags)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
@@ -292,17 +313,18 @@ def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags:
     return model, processor
 
 
-# LLaVA-NeXT (Mistral): `<s>[INST] <image>\nquestion [/INST] answer</s>`, images first in the user turn. The
-# generation prompt adds nothing, so the completion starts with the space after `[/INST]`. The processor expands
-# `<image>` to one token per anyres feature (base image + crops + a newline per feature row).
+# LLaVA-NeXT (Mistral), as llava-hf's published template renders it: `[INST] <image>\nquestion [/INST] answer</s> `
+# (a space after EOS), images first in the user turn, and NO `<s>`: the tokenizer adds BOS, which the package's
+# renderer (`scale_sft.data.format.with_bos`) puts back. There is no generation-prompt branch, so the completion
+# starts with the space after `[/INST]`. The processor expands `<image>` to one token per anyres feature (base
+# image + crops + a newline per feature row).
 LLAVA_NEXT_CHAT_TEMPLATE = (
-    "{{ bos_token }}"
     "{%- for message in messages -%}"
     "{%- if message['role'] == 'user' -%}"
     "{{ '[INST] ' }}"
     "{%- if message['content'] is string -%}{{ message['content'] }}"
     "{%- else -%}"
-    "{%- for part in message['content'] if part['type'] == 'image' -%}{{ '<image>\n' }}{%- endfor -%}"
+    "{%- for part in message['content'] if part['type'] == 'image' -%}{{ '<image>\\n' }}{%- endfor -%}"
     "{%- for part in message['content'] if part['type'] == 'text' -%}{{ part['text'] }}{%- endfor -%}"
     "{%- endif -%}"
     "{{ ' [/INST]' }}"
@@ -311,7 +333,7 @@ LLAVA_NEXT_CHAT_TEMPLATE = (
     "{%- if message['content'] is string -%}{{ message['content'] }}"
     "{%- else -%}{%- for part in message['content'] if part['type'] == 'text' -%}{{ part['text'] }}{%- endfor -%}"
     "{%- endif -%}"
-    "{{ eos_token }}"
+    "{{ eos_token + ' ' }}"
     "{%- else -%}"
     "{{ raise_exception('Only user and assistant roles are supported.') }}"
     "{%- endif -%}"
@@ -343,6 +365,7 @@ def build_llava_next(texts: Iterable[str], size: TinySize, special_tags: bool, t
         unk_token="<unk>",
         image_token="<image>",
     )
+    _encode_with_bos(tokenizer, "<s>")  # as Mistral's tokenizer does; the template does not write it
     if special_tags:
         _add_tag_tokens(tokenizer, tags)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
