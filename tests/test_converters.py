@@ -9,10 +9,15 @@ from PIL import Image
 
 from scale_sft.cli import main
 from scale_sft.data.converters import ImageFiles, convert, to_dataset
-from scale_sft.data.converters.answers import normalise_response, source_answer
+from scale_sft.data.converters.answers import (
+    clean_answer,
+    lettered_options,
+    normalise_response,
+    source_answer,
+)
 from scale_sft.data.converters.iconqa import convert_iconqa
 from scale_sft.data.converters.scienceqa import convert_scienceqa
-from scale_sft.data.converters.vision_r1 import convert_vision_r1
+from scale_sft.data.converters.vision_r1 import convert_vision_r1, strip_answer_instruction
 from scale_sft.data.format import instruction
 from scale_sft.data.loading import load_cot_dataset, read_records
 from scale_sft.data.prepare import prepare_dataset
@@ -175,6 +180,37 @@ def test_vision_r1_passes_prepare_dataset(vision_r1_json, qwen_processor):
 )
 def test_source_answer_rules(tail, answer):
     assert source_answer(tail).strip() == answer.strip()
+
+
+@pytest.mark.parametrize(
+    ("question", "kept"),
+    [
+        ("How many?\nReturn the final answer as a number.", "How many?"),
+        ("Which one? Answer with the option's letter from the given choices directly.", "Which one?"),
+        ("Q?\nA. x\nB. y\nAnswer the question using a single word or phrase.", "Q?\nA. x\nB. y"),
+        ("Q?\nPlease put your final answer in \\boxed{}. Give the answer as a letter.", "Q?"),
+        ("Subtract all red cubes.\nGive the number of remaining objects.", None),  # the question itself
+        ("Answer the question: how many cubes are there?", None),  # a question, and nothing else
+        ("Return the final answer as a number.", None),  # nothing would remain
+    ],
+)
+def test_source_answer_instructions_are_removed(question, kept):
+    assert strip_answer_instruction(question) == ((kept, True) if kept else (question, False))
+
+
+def test_options_and_final_answer_prefix():
+    assert lettered_options("Capital? Options: (A) Seattle (B) Juneau, (C) Boise") == [
+        "Seattle",
+        "Juneau",
+        "Boise",
+    ]
+    assert lettered_options("Which? (A) one") == [] and lettered_options("(B) x (C) y") == []
+    assert lettered_options("Q\nA. x\nB. y\nOptions: (A) p (B) q") == ["x", "y"]  # lines first
+    assert [clean_answer(a) for a in (" Final Answer:B ", "**Final answer: 42.**", "Answer: $7$")] == [
+        "B",
+        "42",
+        "7",
+    ]
 
 
 def test_normalise_keeps_reasoning_verbatim():

@@ -51,9 +51,11 @@ from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 PLACEHOLDER = "<image>"
 _ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant", "system": "system"}
+# A sentence telling how to write the answer: "Answer ..." (not a question), or "Return/Give/Provide/... ..."
+# that speaks of the answer, an option letter or \boxed.
 _ANSWER_INSTRUCTION_RE = re.compile(
-    r"^(?:please\s+)?(?:return|answer|give|provide|output|put|write|respond|end)\b"
-    r"(?=.*\b(?:answer|option|letter|choice|boxed|format|word|phrase|number)\b)[^?]*$",
+    r"^(?:please\s+)?(?:answer\b|(?:return|give|provide|output|put|write|respond|end|present)\b"
+    r"(?=.*(?:\banswer\b|\bletter\b|\\boxed)))[^?]*$",
     re.IGNORECASE,
 )
 
