@@ -64,14 +64,15 @@ class DataReport:
         return text + (f"; changed: {counts(self.changed)}" if self.changed else "")
 
     def to_dict(self) -> dict:
-        return {
-            "label": self.label,
+        """The counts; ``label`` and ``changed`` only when set, so a training run's counts read as before."""
+        counts = {
             "total": self.total,
             "kept": self.kept,
             "direct_answer": self.direct_answer,
             "skipped": dict(self.skipped),
-            "changed": dict(self.changed),
         }
+        extra = {"label": self.label, "changed": dict(self.changed)}
+        return {k: v for k, v in extra.items() if v} | counts
 
 
 def file_split(path: Path) -> str:

@@ -91,7 +91,11 @@ def _each(records: Iterable) -> Iterable:
 def run(
     source: str, records: Iterable, convert_one: Callable[[dict, int], dict], tags: CotTags = DEFAULT_TAGS
 ) -> tuple[list[dict], DataReport]:
-    """Convert every record; each one ``convert_one`` rejects is counted under its reason, none is lost."""
+    """Convert every record; each one ``convert_one`` rejects is counted under its reason, none is lost.
+
+    ``convert_one`` may list, under a ``changed`` key of its result, what it altered in a kept record; those
+    are counted in ``report.changed`` and the key removed.
+    """
     report = DataReport(source)
     converted = []
     for index, record in enumerate(_each(records)):

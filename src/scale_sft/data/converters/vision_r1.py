@@ -167,7 +167,8 @@ def convert_vision_r1(
         answer, answer_type = classify_answer(answer, options)
         target = raw.strip() if keep_source_answer else answer
         completion = cot_completion(think, target, tags) if think else direct_completion(target, tags)
-        context = _context([(r, t) for (r, _), t in zip(turns[:-2], texts, strict=False)], counts[:-2])
+        roles = [role for role, _ in turns[:-2]]
+        context = _context(list(zip(roles, texts[:-2], strict=True)), counts[:-2])
         id_ = str(record.get("id") or f"vision_r1-{index:06d}")
         out = make_record(
             id_, question, completion, resolved, answer, answer_type, options, "vision_r1", tags=tags,
