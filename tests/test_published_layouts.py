@@ -2,6 +2,8 @@
 inline options, multi-round records, IconQA's image choices and original release, and GRPO data (R1-V,
 Vision-R1 RL), through `convert` and `prepare_dataset`."""
 
+import json
+
 import pytest
 from fixtures_sources import grpo_sources, iconqa_choose_img, iconqa_original, vision_r1_cold
 
@@ -133,3 +135,37 @@ def test_grpo_sources_give_records_grpo_takes(tmp_path, qwen_processor):
     assert set(prompts.column_names) == {"prompt", "images", "answer", "answer_type", "choices"}
     assert [m["role"] for m in prompts[0]["prompt"]] == ["user"]
     assert _text(prompts[0]["prompt"][0]) == f"What is x? Options: (A) 1 (B) 2\n{INSTRUCTION}"
+
+
+def test_converted_grpo_data_through_scale_sft_grpo(tmp_path, tiny_qwen_dir):
+    """`convert --source r1v` output goes to `scale-sft grpo` unchanged (one step on the tiny model)."""
+    path_r1v, _ = grpo_sources(tmp_path)
+    data, out = tmp_path / "r1v", tmp_path / "grpo"
+    main(["convert", "--source", "r1v", "--input", str(path_r1v), "--out", str(data)])
+    main(["grpo", "--model", str(tiny_qwen_dir), "--dataset", str(data), "--output_dir", str(out),
+          "--max_steps", "1", "--num_generations", "2", "--per_device_train_batch_size", "2",
+          "--max_completion_length", "8", "--rewards", "format", "accuracy", "--logging_steps", "1",
+          "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--seed", "0"])  # fmt: skip
+    run = json.loads((out / "run.json").read_text())
+    assert run["data"] == {"total": 2, "kept": 2, "direct_answer": 2, "skipped": {}}
+    assert run["global_step"] == 1 and run["generated_tokens"] > 0
+
+
+def test_published_layouts_through_train_and_eval(tmp_path, tiny_qwen_dir):
+    """Vision-R1-cold's LLaVA-CoT file converted and trained on (one step); the original IconQA release
+    evaluated straight from its problems.json (`eval --benchmark iconqa --data`)."""
+    llava_cot, _ = vision_r1_cold(tmp_path / "vr1")
+    data, trained = tmp_path / "vr1_data", tmp_path / "trained"
+    main(["convert", "--source", "vision_r1", "--input", str(llava_cot), "--out", str(data)])
+    main(["train", "--model", str(tiny_qwen_dir), "--dataset", str(data), "--output_dir", str(trained),
+          "--max_steps", "1", "--per_device_train_batch_size", "3", "--save_strategy", "no",
+          "--report_to", "none", "--disable_tqdm", "true"])  # fmt: skip
+    run = json.loads((trained / "run.json").read_text())
+    assert run["data"]["kept"] == 3 and run["global_step"] == 1
+
+    problems, evaluated = iconqa_original(tmp_path / "iconqa_data"), tmp_path / "eval"
+    main(["eval", "--model", str(trained), "--benchmark", "iconqa", "--data", str(problems),
+          "--max_new_tokens", "8", "--output_dir", str(evaluated)])  # fmt: skip
+    rows = [json.loads(line) for line in (evaluated / "predictions.jsonl").read_text().splitlines()]
+    assert [r["id"] for r in rows] == ["iconqa-100", "iconqa-101", "iconqa-102"]
+    assert [r["gold"] for r in rows] == ["B", "C", "7"]
