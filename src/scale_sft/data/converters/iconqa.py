@@ -59,30 +59,26 @@ def _names(record: dict) -> list[str]:
     raise Unconvertible("choices is not a list of texts")
 
 
-def _layout(record: dict, names: list[str], split: str) -> tuple[object, list, str]:
-    """``(query image value, choice image values, gold text)`` of either layout (module docstring)."""
-    answer = record.get("answer")
-    if "query_image" in record:  # LMMs-Eval
-        query = record["query_image"]
-        stored = {
-            int(k.rsplit("_", 1)[1]): v for k, v in record.items() if re.fullmatch(r"choice_image_\d+", k)
-        }
-        stored = {k: v for k, v in stored.items() if v is not None}
-        if not names:
-            values = [stored[k] for k in sorted(stored)]
-        else:
-            folder = Path(query).parent if isinstance(query, str) else None
-            values = [stored.get(k, folder / name if folder else None) for k, name in enumerate(names)]
-            values = [str(v) if isinstance(v, Path) else v for v in values]
-        gold = "" if answer is None else str(answer).strip()
-        return query, values, gold
+def _lmms_eval_layout(record: dict, names: list[str]) -> tuple[object, list]:
+    """``(query image, choice images)``: choice ``k`` is ``choice_image_k`` or the file beside the query image."""
+    query = record["query_image"]
+    stored = {int(k.rsplit("_", 1)[1]): v for k, v in record.items() if re.fullmatch(r"choice_image_\d+", k)}
+    stored = {k: v for k, v in stored.items() if v is not None}
+    if not names:
+        return query, [stored[k] for k in sorted(stored)]
+    folder = Path(query).parent if isinstance(query, str) else None
+    return query, [stored.get(k, str(folder / name) if folder else None) for k, name in enumerate(names)]
+
+
+def _original_layout(record: dict, names: list[str], split: str) -> tuple[str, list, object]:
+    """``(query image, choice images, answer text)`` of a ``problems.json`` record (answers are indices)."""
     folder = f"iconqa/{record.get('split', split)}/{record['ques_type']}/{record.get('id')}"
-    values = [f"{folder}/{name}" for name in names]
+    answer = record.get("answer")
     if record["ques_type"] != "fill_in_blank":
         if not isinstance(answer, int) or isinstance(answer, bool) or not 0 <= answer < len(names):
             raise Unconvertible("answer index out of range")
         answer = names[answer]
-    return f"{folder}/image.png", values, "" if answer is None else str(answer).strip()
+    return f"{folder}/image.png", [f"{folder}/{name}" for name in names], answer
 
 
 def _choice_images(files: ImageFiles, values: list) -> list:
@@ -127,7 +123,11 @@ def convert_iconqa(
             raise Unconvertible("unknown ques_type")
         question = text_field(record, "question").strip()
         names = _names(record)
-        query_value, values, gold = _layout(record, names, split)
+        if "query_image" in record:
+            (query_value, values), gold = _lmms_eval_layout(record, names), record.get("answer")
+        else:
+            query_value, values, gold = _original_layout(record, names, split)
+        gold = "" if gold is None else str(gold).strip()
         query = files.resolve(query_value)
         if query is None:
             raise Unconvertible("no image")
