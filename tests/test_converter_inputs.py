@@ -155,3 +155,12 @@ def test_splits_of_json_files(tmp_path):
     assert records == [{"id": "p2", "split": "test"}, {"id": "p3", "split": "test"}]
     with pytest.raises(DataError, match=r"name \['test', 'train'\], not 'val'"):
         read_records(str(tmp_path / "problems.json"), "val")
+
+
+def test_a_decompression_bomb_is_a_counted_skip(tmp_path, monkeypatch):
+    """PIL's DecompressionBombError is not an OSError; it must not abort the conversion."""
+    png(tmp_path / "a.png", "red")
+    path = _write(tmp_path / "v.json", [_vr1("a.png"), _vr1("a.png")])
+    monkeypatch.setattr("PIL.Image.MAX_IMAGE_PIXELS", 56 * 56 // 3)  # 56x56 is now over twice the limit
+    with pytest.raises(ValueError, match="No record converted.*2 not a readable image"):
+        convert("vision_r1", str(path))
