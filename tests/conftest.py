@@ -136,7 +136,7 @@ def iconqa_json(tmp_path):
         {**base, "ques_type": ques_type, "choice_image_0": None, "choice_image_1": None, **images}
         for base, ques_type, images in rows
     ]
-    path = root / "iconqa.json"
+    path = root / "test.json"  # the split a JSON file holds is named by the file (data/loading.py)
     path.write_text(json.dumps(records))
     return path
 

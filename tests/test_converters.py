@@ -8,21 +8,27 @@ from helpers import png
 from PIL import Image
 
 from scale_sft.cli import main
-from scale_sft.data.converters import (
-    convert,
-    convert_iconqa,
-    convert_scienceqa,
-    convert_vision_r1,
-    extract_answer,
-    load_source,
+from scale_sft.data.converters import ImageFiles, convert, to_dataset
+from scale_sft.data.converters.answers import (
+    clean_answer,
+    lettered_options,
     normalise_response,
-    to_dataset,
+    source_answer,
 )
+from scale_sft.data.converters.iconqa import convert_iconqa
+from scale_sft.data.converters.scienceqa import convert_scienceqa
+from scale_sft.data.converters.vision_r1 import convert_vision_r1, strip_answer_instruction
 from scale_sft.data.format import instruction
-from scale_sft.data.loading import load_cot_dataset
+from scale_sft.data.loading import load_cot_dataset, read_records
 from scale_sft.data.prepare import prepare_dataset
 
 INSTRUCTION = instruction()
+
+
+def _read(path, split="train"):
+    """A source file's records and the image rules ``convert`` applies to it."""
+    records, folder = read_records(str(path), split)
+    return records, ImageFiles.of(folder, None)
 
 
 def _user_text(record):
@@ -114,9 +120,9 @@ def vision_r1_json(tmp_path):
 
 
 def test_vision_r1_records(vision_r1_json):
-    records, root = load_source(str(vision_r1_json))
-    converted, report = convert_vision_r1(records, root)
-    assert (report.total, report.converted) == (13, 6)
+    records, files = _read(vision_r1_json)
+    converted, report = convert_vision_r1(records, images=files)
+    assert (report.total, report.kept) == (13, 6)
     assert report.skipped == {
         "no think block": 1,
         "several think blocks": 1,
@@ -153,8 +159,8 @@ def test_vision_r1_records(vision_r1_json):
 
 
 def test_vision_r1_passes_prepare_dataset(vision_r1_json, qwen_processor):
-    records, root = load_source(str(vision_r1_json))
-    kept, report = prepare_dataset(to_dataset(convert_vision_r1(records, root)[0]), qwen_processor)
+    records, files = _read(vision_r1_json)
+    kept, report = prepare_dataset(to_dataset(convert_vision_r1(records, images=files)[0]), qwen_processor)
     assert (report.total, report.kept, report.direct_answer) == (6, 6, 1)
     assert isinstance(kept[0]["images"][0], Image.Image)
 
@@ -172,8 +178,39 @@ def test_vision_r1_passes_prepare_dataset(vision_r1_json, qwen_processor):
         ("\nFrom the figure, x = 2.\n<answer>2</answer>", "2"),
     ],
 )
-def test_extract_answer_rules(tail, answer):
-    assert extract_answer(tail).strip() == answer.strip()
+def test_source_answer_rules(tail, answer):
+    assert source_answer(tail).strip() == answer.strip()
+
+
+@pytest.mark.parametrize(
+    ("question", "kept"),
+    [
+        ("How many?\nReturn the final answer as a number.", "How many?"),
+        ("Which one? Answer with the option's letter from the given choices directly.", "Which one?"),
+        ("Q?\nA. x\nB. y\nAnswer the question using a single word or phrase.", "Q?\nA. x\nB. y"),
+        ("Q?\nPlease put your final answer in \\boxed{}. Give the answer as a letter.", "Q?"),
+        ("Subtract all red cubes.\nGive the number of remaining objects.", None),  # the question itself
+        ("Answer the question: how many cubes are there?", None),  # a question, and nothing else
+        ("Return the final answer as a number.", None),  # nothing would remain
+    ],
+)
+def test_source_answer_instructions_are_removed(question, kept):
+    assert strip_answer_instruction(question) == ((kept, True) if kept else (question, False))
+
+
+def test_options_and_final_answer_prefix():
+    assert lettered_options("Capital? Options: (A) Seattle (B) Juneau, (C) Boise") == [
+        "Seattle",
+        "Juneau",
+        "Boise",
+    ]
+    assert lettered_options("Which? (A) one") == [] and lettered_options("(B) x (C) y") == []
+    assert lettered_options("Q\nA. x\nB. y\nOptions: (A) p (B) q") == ["x", "y"]  # lines first
+    assert [clean_answer(a) for a in (" Final Answer:B ", "**Final answer: 42.**", "Answer: $7$")] == [
+        "B",
+        "42",
+        "7",
+    ]
 
 
 def test_normalise_keeps_reasoning_verbatim():
@@ -185,9 +222,9 @@ def test_normalise_keeps_reasoning_verbatim():
 
 
 def test_scienceqa_records(scienceqa_jsonl, qwen_processor):
-    records, root = load_source(str(scienceqa_jsonl))
-    converted, report = convert_scienceqa(records, root, split="test")
-    assert (report.total, report.converted) == (5, 2)
+    records, files = _read(scienceqa_jsonl, "test")
+    converted, report = convert_scienceqa(records, split="test", images=files)
+    assert (report.total, report.kept) == (5, 2)
     assert report.skipped == {"no image": 1, "answer index out of range": 1, "missing image": 1}
     producer, state = converted
     assert _user_text(producer) == (
@@ -233,7 +270,10 @@ def test_scienceqa_pil_images_through_the_cli(tmp_path, qwen_processor, capsys):
 
     out = tmp_path / "converted"
     main(["convert", "--source", "scienceqa", "--input", str(source), "--split", "test", "--out", str(out)])
-    assert "scienceqa: 3/4 records converted; unconvertible: 1 no image" in capsys.readouterr().out
+    assert (
+        "scienceqa: 3/4 records kept (3 direct answers without reasoning); skipped: 1 no image"
+        in capsys.readouterr().out
+    )
     data = load_cot_dataset(str(out), "test")
     assert data["answer"] == ["A", "B", "A"] and json.loads((out / "conversion_report.json").read_text())[
         "skipped"
@@ -246,9 +286,9 @@ def test_scienceqa_pil_images_through_the_cli(tmp_path, qwen_processor, capsys):
 
 
 def test_iconqa_records(iconqa_json, qwen_processor):
-    records, root = load_source(str(iconqa_json))
-    converted, report = convert_iconqa(records, root)
-    assert (report.total, report.converted) == (9, 5)
+    records, files = _read(iconqa_json, "test")
+    converted, report = convert_iconqa(records, images=files)
+    assert (report.total, report.kept) == (9, 5)
     assert report.skipped == {"gold answer not among the choices": 2, "unknown ques_type": 1, "no image": 1}
     clock, circle, dots, shape, blue = converted
 
@@ -282,7 +322,10 @@ def test_convert_writes_a_trainable_dataset(vision_r1_json, tmp_path, qwen_proce
     out = tmp_path / "out"
     main(["convert", "--source", "vision_r1", "--input", str(vision_r1_json), "--out", str(out)])
     printed = capsys.readouterr().out
-    assert "vision_r1: 6/13 records converted" in printed and "1 several think blocks" in printed
+    assert (
+        "vision_r1: 6/13 records kept (1 direct answers without reasoning)" in printed
+        and "1 several think blocks" in printed
+    )
     kept, report = prepare_dataset(load_cot_dataset(str(out)), qwen_processor)
     assert (report.kept, report.direct_answer) == (6, 1)
     assert kept.features["images"].feature == datasets.Image()
@@ -291,5 +334,5 @@ def test_convert_writes_a_trainable_dataset(vision_r1_json, tmp_path, qwen_proce
 def test_nothing_converted_is_an_error(tmp_path):
     path = tmp_path / "bad.jsonl"
     path.write_text(json.dumps({"conversations": [{"from": "human", "value": "hi"}]}))
-    with pytest.raises(ValueError, match="No record converted.*not a single user/assistant exchange"):
+    with pytest.raises(ValueError, match="No record converted.*turns do not alternate user/assistant"):
         convert("vision_r1", str(path))

@@ -124,24 +124,49 @@ def _convert(argv: list[str]) -> None:
 
     parser = argparse.ArgumentParser(
         prog="scale-sft convert",
-        description="Convert Vision-R1 cold-start, ScienceQA or IconQA data to <think>/<answer> records.",
+        description="Convert Vision-R1 cold-start, ScienceQA, IconQA or GRPO data (R1-V, Vision-R1 RL) to "
+        "<think>/<answer> records.",
     )
     parser.add_argument("--source", required=True, choices=SOURCES)
     parser.add_argument(
         "--input", required=True, help=".json/.jsonl file, save_to_disk directory or hub name."
     )
     parser.add_argument(
-        "--split", default="train", help="Split to read; also the split name written to --out."
+        "--split",
+        default="train",
+        help="Split to read (a JSON/JSONL file: NAME.SPLIT.jsonl beside it, records' `split` field, or the "
+        "split its name ends with); also the split name written to --out.",
     )
     parser.add_argument("--subset", default=None, help="Hub dataset configuration name (e.g. ScienceQA-IMG).")
     parser.add_argument(
         "--image_root",
         default=None,
-        help="Folder relative image paths are resolved against (default: the input's).",
+        help="Folder relative image paths are looked up in first (then the input's folder).",
+    )
+    parser.add_argument(
+        "--allow_outside_images",
+        action="store_true",
+        help="Also read absolute image paths and paths leading out of the input's folder and --image_root "
+        "(off: such records are skipped and counted, so a shared dataset never embeds other files).",
+    )
+    parser.add_argument(
+        "--keep_source_answer",
+        action="store_true",
+        help="vision_r1: keep the source's answer wording in the target (<answer>Final Answer:B</answer>); "
+        "the stored gold answer is normalised either way.",
     )
     parser.add_argument("--out", required=True, help="Output directory (save_to_disk).")
     args = parser.parse_args(argv)
-    convert_and_save(args.source, args.input, args.out, args.split, args.subset, args.image_root)
+    convert_and_save(
+        args.source,
+        args.input,
+        args.out,
+        args.split,
+        args.subset,
+        args.image_root,
+        allow_outside_images=args.allow_outside_images,
+        keep_source_answer=args.keep_source_answer,
+    )
 
 
 def _max_length(value: str) -> int | None:
