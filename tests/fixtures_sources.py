@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from conftest import png
+from helpers import png
 
 FINAL_B = "<think>\nJuneau is the capital of Alaska.\n</think>\n<answer> Final Answer:B </answer>"
 

@@ -5,7 +5,7 @@ import json
 import os
 
 import pytest
-from conftest import png
+from helpers import png
 
 from scale_sft.cli import main
 from scale_sft.data.converters import convert

@@ -19,6 +19,7 @@ import torch
 from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import PreTrainedTokenizerFast
 
+from scale_sft.models.chat_templates import GEMMA3_CHAT_TEMPLATE, LLAVA_NEXT_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 # Qwen2's pre-tokenisation regex: byte-level BPE where a tag such as `</think>` splits into several
@@ -91,26 +92,6 @@ def _add_tag_tokens(tokenizer: PreTrainedTokenizerFast, tags: CotTags) -> None:
         {"additional_special_tokens": [tags.think_start, tags.think_end, tags.answer_start, tags.answer_end]},
         replace_extra_special_tokens=False,
     )
-
-
-# Qwen2.5-VL, as the published template renders it: ChatML turns, the default system prompt when the first
-# message is not a system message, images as <|vision_start|><|image_pad|><|vision_end|> (the processor expands
-# <|image_pad|> to one token per merged 28x28 patch). No BOS.
-QWEN_CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if loop.first and message['role'] != 'system' -%}"
-    "{{ '<|im_start|>system\\nYou are a helpful assistant.<|im_end|>\\n' }}"
-    "{%- endif -%}"
-    "{{ '<|im_start|>' + message['role'] + '\\n' }}"
-    "{%- if message['content'] is string -%}{{ message['content'] }}"
-    "{%- else -%}{%- for part in message['content'] -%}"
-    "{%- if part['type'] == 'image' -%}{{ '<|vision_start|><|image_pad|><|vision_end|>' }}"
-    "{%- elif part['type'] == 'text' -%}{{ part['text'] }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "{{ '<|im_end|>\\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
-)
 
 
 def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
@@ -187,32 +168,6 @@ def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, t
         chat_template=QWEN_CHAT_TEMPLATE,
     )
     return model, processor
-
-
-# Gemma 3, as the published template renders it: `<bos>` written by the template, `<start_of_turn>user|model`
-# turns, the assistant role renamed `model`, text parts trimmed, a system message put in front of the first user
-# turn (Gemma has no system role); an image is `<start_of_image>`, which the processor expands to
-# `\n\n<start_of_image>` + `mm_tokens_per_image` x `<image_soft_token>` + `<end_of_image>\n\n`.
-GEMMA3_CHAT_TEMPLATE = (
-    "{{ bos_token }}"
-    "{%- set system = messages[0]['role'] == 'system' -%}"
-    "{%- if system and messages[0]['content'] is string -%}"
-    "{%- set prefix = messages[0]['content'] | trim -%}"
-    "{%- elif system -%}{%- set prefix = messages[0]['content'][0]['text'] | trim -%}"
-    "{%- endif -%}"
-    "{%- for message in (messages[1:] if system else messages) -%}"
-    "{%- set role = 'model' if message['role'] == 'assistant' else message['role'] -%}"
-    "{{ '<start_of_turn>' + role + '\n' }}"
-    "{%- if loop.first and system -%}{{ prefix + '\n\n' }}{%- endif -%}"
-    "{%- if message['content'] is string -%}{{ message['content'] | trim }}"
-    "{%- else -%}{%- for part in message['content'] -%}"
-    "{%- if part['type'] == 'image' -%}{{ '<start_of_image>' }}"
-    "{%- elif part['type'] == 'text' -%}{{ part['text'] | trim }}{%- endif -%}"
-    "{%- endfor -%}{%- endif -%}"
-    "{{ '<end_of_turn>\n' }}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\n' }}{%- endif -%}"
-)
 
 
 def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
@@ -311,34 +266,6 @@ def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags:
         image_seq_length=mm_tokens_per_image,
     )
     return model, processor
-
-
-# LLaVA-NeXT (Mistral), as llava-hf's published template renders it: `[INST] <image>\nquestion [/INST] answer</s> `
-# (a space after EOS), images first in the user turn, and NO `<s>`: the tokenizer adds BOS, which the package's
-# renderer (`scale_sft.data.format.with_bos`) puts back. There is no generation-prompt branch, so the completion
-# starts with the space after `[/INST]`. The processor expands `<image>` to one token per anyres feature (base
-# image + crops + a newline per feature row).
-LLAVA_NEXT_CHAT_TEMPLATE = (
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'user' -%}"
-    "{{ '[INST] ' }}"
-    "{%- if message['content'] is string -%}{{ message['content'] }}"
-    "{%- else -%}"
-    "{%- for part in message['content'] if part['type'] == 'image' -%}{{ '<image>\\n' }}{%- endfor -%}"
-    "{%- for part in message['content'] if part['type'] == 'text' -%}{{ part['text'] }}{%- endfor -%}"
-    "{%- endif -%}"
-    "{{ ' [/INST]' }}"
-    "{%- elif message['role'] == 'assistant' -%}"
-    "{{ ' ' }}"
-    "{%- if message['content'] is string -%}{{ message['content'] }}"
-    "{%- else -%}{%- for part in message['content'] if part['type'] == 'text' -%}{{ part['text'] }}{%- endfor -%}"
-    "{%- endif -%}"
-    "{{ eos_token + ' ' }}"
-    "{%- else -%}"
-    "{{ raise_exception('Only user and assistant roles are supported.') }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-)
 
 
 def build_llava_next(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
