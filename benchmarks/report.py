@@ -162,7 +162,8 @@ def _header(r: dict, render_only: bool) -> list[str]:
     rerendered = (
         [
             "Ratios, goals and notes derived again from that run's measurements (`results.json`) by "
-            "`python benchmarks/run.py --render-only`, without measuring.",
+            "`python benchmarks/run.py --render-only`, without measuring: they follow the current goals and "
+            "rules, which may differ from those the run itself applied.",
             "",
         ]
         if render_only
