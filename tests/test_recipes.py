@@ -64,6 +64,8 @@ def test_sft_recipe_parses(path, tmp_path):
     )
     assert config.output_dir == str(tmp_path) and config.activation_checkpointing
     assert config.num_train_epochs == 1 and 0 < config.learning_rate <= 2e-4 and config.max_length >= 4096
+    if key.startswith("qwen"):  # an image of the most pixels allowed still fits in max_length
+        assert script_args.max_pixels // (28 * 28) <= config.max_length // 2
     lora = path.stem.endswith("_lora")
     assert model_args.use_peft is lora
     assert model_args.dtype == ("bfloat16" if lora else "float32")

@@ -169,6 +169,32 @@ def _convert(argv: list[str]) -> None:
     )
 
 
+def _add_processor_flags(parser: argparse.ArgumentParser) -> None:
+    """``ProcessorArguments``' flags (the ones ``train``/``grpo`` take) on an argparse command."""
+    import dataclasses
+
+    from scale_sft.models.processor import ProcessorArguments
+
+    types = {"min_pixels": int, "max_pixels": int, "do_pan_and_scan": _boolean, "processor_kwargs": str}
+    for f in dataclasses.fields(ProcessorArguments):
+        parser.add_argument(f"--{f.name}", type=types[f.name], default=None, help=f.metadata["help"])
+
+
+def _processor_options(args: argparse.Namespace) -> dict:
+    import dataclasses
+
+    from scale_sft.models.processor import ProcessorArguments
+
+    names = [f.name for f in dataclasses.fields(ProcessorArguments)]
+    return ProcessorArguments(**{name: getattr(args, name) for name in names}).processor_options()
+
+
+def _boolean(value: str) -> bool:
+    if value.lower() not in ("true", "false", "1", "0", "yes", "no"):
+        raise argparse.ArgumentTypeError(f"expected true or false, got {value!r}")
+    return value.lower() in ("true", "1", "yes")
+
+
 def _max_length(value: str) -> int | None:
     return None if value.lower() in ("none", "null") else int(value)
 
@@ -195,6 +221,7 @@ def _inspect_data(argv: list[str]) -> None:
     parser.add_argument("--limit", type=int, default=None, help="Inspect only the first N records.")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--trust_remote_code", action="store_true")
+    _add_processor_flags(parser)
     args = parser.parse_args(argv)
     inspect_data(
         args.dataset,
@@ -205,6 +232,7 @@ def _inspect_data(argv: list[str]) -> None:
         args.limit,
         batch_size=args.batch_size,
         trust_remote_code=args.trust_remote_code,
+        processor_options=_processor_options(args),
     )
 
 

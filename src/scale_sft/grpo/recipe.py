@@ -21,10 +21,11 @@ from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
 from scale_sft.grpo.rewards import build_rewards
 from scale_sft.models.loading import load_model_and_processor
+from scale_sft.models.processor import ProcessorArguments
 
 
 @dataclass
-class GRPOArguments:
+class GRPOArguments(ProcessorArguments):
     """What to continue from and train on (the GRPO hyper-parameters live in ``ScaleGRPOConfig``)."""
 
     model: str | None = field(
@@ -65,7 +66,11 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
         raise ValueError("Both --model and --dataset are required.")
     started = time.perf_counter()
     model, processor = load_model_and_processor(
-        script_args.model, model_args.dtype, config.trust_remote_code, model_args.attn_implementation
+        script_args.model,
+        model_args.dtype,
+        config.trust_remote_code,
+        model_args.attn_implementation,
+        script_args.processor_options(),
     )
     raw = load_cot_dataset(script_args.dataset, script_args.dataset_split)
     dataset, report = prepare_dataset(raw, processor, config.tags)

@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import AutoModelForImageTextToText
+
+from scale_sft.models.processor import load_processor
 
 
 def load_model_and_processor(
@@ -13,8 +15,11 @@ def load_model_and_processor(
     dtype: str | None = "float32",
     trust_remote_code: bool = False,
     attn_implementation: str | None = None,
+    processor_options: dict | None = None,
 ):
     """``AutoModelForImageTextToText`` + ``AutoProcessor``; remote code only when the user asks for it.
+
+    ``processor_options`` (``min_pixels``, ``max_pixels``, ...) go to the image processor (``load_processor``).
 
     A LoRA checkpoint (a directory with ``adapter_config.json``, as ``train --use_peft`` writes) is loaded
     onto its base model and merged, so every later stage sees a plain model.
@@ -36,7 +41,7 @@ def load_model_and_processor(
         model.requires_grad_(True)
     else:
         model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
-    processor = AutoProcessor.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    processor = load_processor(name_or_path, trust_remote_code, processor_options)
     return model, processor
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
+from scale_sft.models.processor import load_processor
 from scale_sft.segments import ANSWER, THINK
 from scale_sft.sft.collator import ScaleSFTCollator
 from scale_sft.tags import DEFAULT_TAGS, CotTags
@@ -86,11 +87,10 @@ def inspect_data(
     tags: CotTags = DEFAULT_TAGS,
     batch_size: int = 16,
     trust_remote_code: bool = False,
+    processor_options: dict | None = None,
 ) -> dict:
     """Count skips and per-record THINK/ANSWER tokens of ``dataset`` under ``model``'s processor; print them."""
-    from transformers import AutoProcessor
-
-    processor = AutoProcessor.from_pretrained(model, trust_remote_code=trust_remote_code)
+    processor = load_processor(model, trust_remote_code, processor_options)
     raw = load_cot_dataset(dataset, split)
     if limit is not None and limit < len(raw):
         raw = raw.select(range(limit))

@@ -16,12 +16,13 @@ from trl import ModelConfig, get_peft_config
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
 from scale_sft.models.loading import freeze_vision_tower, load_model_and_processor
+from scale_sft.models.processor import ProcessorArguments
 from scale_sft.sft.sft_config import ScaleSFTConfig
 from scale_sft.sft.sft_trainer import ScaleSFTTrainer
 
 
 @dataclass
-class TrainArguments:
+class TrainArguments(ProcessorArguments):
     """What to train on (the training hyper-parameters live in ``ScaleSFTConfig``)."""
 
     model: str | None = field(default=None, metadata={"help": "Hub name or local path of the model."})
@@ -39,7 +40,11 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
         raise ValueError("Both --model and --dataset are required.")
     started = time.perf_counter()
     model, processor = load_model_and_processor(
-        name, model_args.dtype, config.trust_remote_code, model_args.attn_implementation
+        name,
+        model_args.dtype,
+        config.trust_remote_code,
+        model_args.attn_implementation,
+        script_args.processor_options(),
     )
 
     if config.freeze_vision_tower:
