@@ -85,6 +85,7 @@ def _demo(argv: list[str]) -> None:
 
 
 def _eval(argv: list[str]) -> None:
+    from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS
     from scale_sft.evaluation.runner import evaluate
 
     parser = argparse.ArgumentParser(
@@ -96,12 +97,24 @@ def _eval(argv: list[str]) -> None:
     )
     parser.add_argument("--split", default="test")
     parser.add_argument("--data", default=None, help="Local copy of the benchmark (file or directory).")
-    parser.add_argument("--limit", type=int, default=None, help="Evaluate the first N records only.")
-    parser.add_argument("--batch_size", type=int, default=16)
+    hub_defaults = "; ".join(f"{name}: {' then '.join(s.hub_names)}" for name, s in HUB_BENCHMARKS.items())
+    parser.add_argument(
+        "--hub_name",
+        default=None,
+        help=f"Hub dataset to read a hub benchmark from (default: {hub_defaults}).",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="Evaluate the first N records only (N >= 1).")
+    parser.add_argument("--batch_size", type=int, default=16, help="Records per generation batch (>= 1).")
     parser.add_argument("--max_new_tokens", type=int, default=512)
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding.")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding; must be >= 0.")
     parser.add_argument(
         "--num_samples", type=int, default=1, help="Completions per record (needs temperature)."
+    )
+    parser.add_argument(
+        "--malformed",
+        default="skip",
+        choices=("skip", "error"),
+        help="A record whose gold answer cannot be read: skip and count it, or stop naming it.",
     )
     parser.add_argument("--output_dir", default=None, help="Where predictions.jsonl and metrics.json go.")
     parser.add_argument("--trust_remote_code", action="store_true")
