@@ -61,6 +61,7 @@ MIN_FILLED = 0.4  # with a single shape among empty cells its colour was not lea
 Cell = dict[str, str] | None
 Scene = list[list[Cell]]
 
+
 def random_scene(rng: random.Random, rows: int, cols: int) -> Scene:
     """One colour for the whole image; shapes of random kinds in a random ``MIN_FILLED`` share or more of
     the cells, so that the colour covers a good part of the image."""
