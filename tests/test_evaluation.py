@@ -25,6 +25,7 @@ from scale_sft.evaluation.benchmarks import (
 from scale_sft.evaluation.compare import chart
 from scale_sft.evaluation.scoring import Generation
 from scale_sft.tables import format_table
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 # --- the synthetic task's reasoning check ------------------------------------------------------------------
 
@@ -177,16 +178,18 @@ def test_eval_names_a_bad_gold_answer_before_loading_the_model(tmp_path):
 # --- a run with a stand-in model: predictions as they come, the data report in metrics.json ----------------
 
 
-def _stand_in_model(monkeypatch, fail_after: int | None = None, answer: str = "A"):
-    """Replace the model by one that answers every record "<think>..</think><answer>{answer}</answer>" and,
-    with ``fail_after``, fails once that many records are done (an out-of-memory late in a run)."""
+def _stand_in_model(
+    monkeypatch, fail_after: int | None = None, answer: str = "A", tags: CotTags = DEFAULT_TAGS
+):
+    """Replace the model by one that answers every record "<think>..</think><answer>{answer}</answer>" (in
+    ``tags``) and, with ``fail_after``, fails once that many records are done (an out-of-memory late in a run)."""
     monkeypatch.setattr(runner, "load_model_and_processor", lambda *args, **kwargs: (None, None))
 
     def generate_batches(model, processor, records, batch_size, *args):
         for index in range(len(records)):
             if index == fail_after:
                 raise RuntimeError("CUDA out of memory")
-            text = f"<think>So the answer is A.</think><answer>{answer}</answer>"
+            text = f"{tags.think_start}So the answer is A.{tags.think_end}{tags.answer_start}{answer}{tags.answer_end}"
             yield index, [Generation(text, [1, 2, 3], 3, 2, False)]
 
     monkeypatch.setattr(runner, "generate_batches", generate_batches)
@@ -224,6 +227,30 @@ def test_scienceqa_reports_the_strict_accuracy_beside_ours(scienceqa_jsonl, monk
     _stand_in_model(monkeypatch, answer="A. grass")
     metrics = runner.evaluate("stand-in", benchmark="scienceqa_img", data=str(scienceqa_jsonl))
     assert (metrics["overall"]["accuracy"], metrics["overall"]["accuracy_strict"]) == (0.5, 0.5)
+
+
+def test_eval_takes_custom_tags(tmp_path, monkeypatch):
+    tags = CotTags("<reasoning>", "</reasoning>", "<final>", "</final>")
+    _stand_in_model(monkeypatch, answer="3", tags=tags)
+    data = _records_file(tmp_path, GOLDS[:1])
+    flags = ["--think_start_tag", "<reasoning>", "--think_end_tag", "</reasoning>",
+             "--answer_start_tag", "<final>", "--answer_end_tag", "</final>"]  # fmt: skip
+    main(
+        [
+            "eval",
+            "--model",
+            "stand-in",
+            "--benchmark",
+            str(data),
+            "--output_dir",
+            str(tmp_path / "out"),
+            *flags,
+        ]
+    )
+    overall = json.loads((tmp_path / "out" / "metrics.json").read_text())["overall"]
+    assert (overall["accuracy"], overall["malformed_rate"], overall["consistency_n"]) == (1.0, 0.0, 0)
+    main(["eval", "--model", "stand-in", "--benchmark", str(data), "--output_dir", str(tmp_path / "default")])
+    assert json.loads((tmp_path / "default" / "metrics.json").read_text())["overall"]["malformed_rate"] == 1.0
 
 
 # --- tables and the comparison chart -----------------------------------------------------------------------

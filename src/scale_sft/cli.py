@@ -87,6 +87,8 @@ def _demo(argv: list[str]) -> None:
 def _eval(argv: list[str]) -> None:
     from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS
     from scale_sft.evaluation.runner import evaluate
+    from scale_sft.method_config import MALFORMED_MODES
+    from scale_sft.tags import DEFAULT_TAGS, CotTags
 
     parser = argparse.ArgumentParser(
         prog="scale-sft eval", description="Generate on a benchmark and score it."
@@ -113,13 +115,16 @@ def _eval(argv: list[str]) -> None:
     parser.add_argument(
         "--malformed",
         default="skip",
-        choices=("skip", "error"),
+        choices=MALFORMED_MODES,
         help="A record whose gold answer cannot be read: skip and count it, or stop naming it.",
     )
+    for name, default in DEFAULT_TAGS.__dict__.items():
+        parser.add_argument(f"--{name}_tag", default=default, help=f"Tag string (default {default}).")
     parser.add_argument("--output_dir", default=None, help="Where predictions.jsonl and metrics.json go.")
     parser.add_argument("--trust_remote_code", action="store_true")
-    args = parser.parse_args(argv)
-    evaluate(**vars(args))
+    args = vars(parser.parse_args(argv))
+    tags = CotTags(**{name: args.pop(f"{name}_tag") for name in DEFAULT_TAGS.__dict__})
+    evaluate(**args, tags=tags)
 
 
 def _compare(argv: list[str]) -> None:

@@ -26,6 +26,7 @@ from scale_sft.data.converters import convert
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.synthetic import scene_facts
 from scale_sft.evaluation.answers import Gold, read_gold
+from scale_sft.method_config import MALFORMED_MODES
 
 
 @dataclass(frozen=True)
@@ -165,8 +166,8 @@ def load_records(
     report of a converted source (its own skips, e.g. IconQA items whose choice images are missing), the
     number of records read and evaluated, and the gold skips.
     """
-    if malformed not in ("skip", "error"):
-        raise ValueError(f"malformed must be 'skip' or 'error', not {malformed!r}.")
+    if malformed not in MALFORMED_MODES:
+        raise ValueError(f"malformed must be one of {MALFORMED_MODES}, got {malformed!r}.")
     loaded, conversion = benchmark.load()
     n = len(loaded) if limit is None else min(limit, len(loaded))
     records, golds, skipped = [], [], Counter()
