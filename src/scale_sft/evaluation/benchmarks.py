@@ -3,8 +3,9 @@
 A ``Benchmark`` loads its records (the project's format, with ``answer``/``answer_type``/``choices``) and may
 plug in task-specific checks that the runner applies to every generation:
 
-* ``synthetic``: the project's task; ``reasoning_check`` compares the generated reasoning with the known scene
-  and gold reasoning step (``reasoning_correct``).
+* ``synthetic``: the project's task (a ``make-data`` directory as ``data``, else 200 test records drawn at
+  seed 0); ``reasoning_check`` compares the generated reasoning with the known scene and gold reasoning step
+  (``reasoning_correct``).
 * ``scienceqa_img`` and ``iconqa``: the LMMs-Eval sets, converted by ``scale_sft.data.converters`` from a local
   copy (``data``) or from the hub. ``HUB_BENCHMARKS`` names the hub repositories tried in turn: where the sets
   are published now (``lmms-lab-encoder/...``), then their former names (``lmms-lab/...``); ``hub_name`` names
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 
 from scale_sft.data.converters import convert
 from scale_sft.data.loading import load_cot_dataset
-from scale_sft.data.synthetic import scene_facts
+from scale_sft.data.synthetic import make_records, scene_facts
 from scale_sft.evaluation.answers import Gold, read_gold
 from scale_sft.method_config import MALFORMED_MODES
 
@@ -136,8 +137,6 @@ def get_benchmark(
         def load_synthetic():
             if data is not None:
                 return load_cot_dataset(data, split), None
-            from scale_sft.data.synthetic import make_records
-
             return make_records(200, seed=0, split="test"), None
 
         return Benchmark(name, load_synthetic, reasoning_check=reasoning_correct)
