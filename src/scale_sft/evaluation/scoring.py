@@ -148,7 +148,7 @@ def score_item(
     return {
         "prediction": prediction,
         "extracted": prediction is not None,
-        "correct": prediction is not None and prediction == gold.target,
+        "correct": prediction == gold.target,
         "malformed": parsed.malformed,
         "unfinished": generation.hit_max_new_tokens and tags.think_end not in generation.text,
         "loop": find_loop(generation.token_ids),
