@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import NamedTuple
 
 import pytest
@@ -11,6 +12,7 @@ from scale_sft.evaluation.answers import (
     FREE_TEXT,
     MULTIPLE_CHOICE,
     NUMERIC,
+    Gold,
     anls,
     extract_answer,
     is_correct,
@@ -19,6 +21,8 @@ from scale_sft.evaluation.answers import (
     normalize_choice,
     normalize_number,
     parse_generation,
+    read_gold,
+    validate_gold,
 )
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
@@ -245,8 +249,46 @@ def test_normalize_answer_canonical_forms():
 def test_is_correct_edge_cases():
     assert is_correct(None, "B", MULTIPLE_CHOICE, COLORS) is False
     assert is_correct("blue", "blue", MULTIPLE_CHOICE, COLORS) is True  # a gold given as the choice text
-    with pytest.raises(ValueError, match="Gold"):
+    with pytest.raises(ValueError, match="cannot be read as numeric"):
         is_correct("3", "many", NUMERIC)
+
+
+GOLD_FAULTS = [
+    ({"answer": "many", "answer_type": NUMERIC}, "gold answer 'many' cannot be read as numeric"),
+    ({"answer": "D", "answer_type": MULTIPLE_CHOICE, "choices": COLORS}, "cannot be read as multiple_choice"),
+    ({"answer": "purple", "answer_type": MULTIPLE_CHOICE, "choices": COLORS}, "cannot be read"),
+    ({"answer": "...", "answer_type": FREE_TEXT}, "cannot be read as free_text"),
+    ({"answer": 3, "answer_type": NUMERIC}, "answer 3 is not a non-empty string"),
+    ({"answer": "  ", "answer_type": FREE_TEXT}, "is not a non-empty string"),
+    ({"answer_type": FREE_TEXT}, "answer None is not a non-empty string"),
+    ({"answer": "B", "answer_type": "yes_no"}, "answer_type 'yes_no' is not one of"),
+    ({"answer": "B"}, "answer_type None is not one of"),
+    ({"answer": "B", "answer_type": MULTIPLE_CHOICE, "choices": "ab"}, "are not a list of strings"),
+    ({"answer": "B", "answer_type": MULTIPLE_CHOICE, "choices": ["a", 2]}, "are not a list of strings"),
+    (
+        {"answer": "B", "answer_type": MULTIPLE_CHOICE, "choices": list("abcdefghijk")},
+        "11 choices, more than",
+    ),
+]
+
+
+@pytest.mark.parametrize(("record", "reason"), GOLD_FAULTS)
+def test_validate_gold_names_the_fault(record, reason):
+    assert reason in validate_gold(record)
+    with pytest.raises(ValueError, match=re.escape(reason)):
+        read_gold(record)
+
+
+def test_read_gold_canonical_target():
+    assert read_gold({"answer": "green", "answer_type": MULTIPLE_CHOICE, "choices": COLORS}).target == "B"
+    assert read_gold({"answer": "3.0", "answer_type": NUMERIC, "choices": []}) == Gold(
+        "3.0", NUMERIC, None, "3"
+    )
+    assert read_gold({"answer": "J", "answer_type": MULTIPLE_CHOICE, "choices": None}).target == "J"
+    assert (
+        validate_gold({"answer": "K", "answer_type": MULTIPLE_CHOICE, "choices": None}) is not None
+    )  # 10 letters
+    assert validate_gold({"answer": "Blue Whale!", "answer_type": ANLS, "id": "x"}) is None
 
 
 def test_levenshtein_by_hand():
@@ -268,6 +310,9 @@ def test_levenshtein_by_hand():
         ("abcd", "wxyz", 0.0),
         ("U.S.A", "USA", 1 - 2 / 5),  # punctuation is kept: two deletions over length 5
         ("", "", 1.0),
+        ("abcdef", "abc", 0.5),  # the length difference alone allows 0.5: computed, and kept
+        ("abcdefg", "abc", 0.0),  # the length difference alone rules out 0.5
+        ("x" * 100_000, "abc", 0.0),  # ruled out without an edit-distance table
     ],
 )
 def test_anls_by_hand(pred, gold, score):

@@ -4,10 +4,17 @@ import json
 
 import pytest
 import torch
+from helpers import score_text
 
 from scale_sft.cli import main
-from scale_sft.evaluation.scoring import score_item
-from scale_sft.grpo.rewards import build_rewards, make_accuracy_reward, make_format_reward, repetition_penalty
+from scale_sft.grpo.rewards import (
+    build_rewards,
+    make_accuracy_reward,
+    make_format_reward,
+    make_length_penalty,
+    repetition_penalty,
+)
+from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 FORMAT_CASES = [
     ("<think>a</think><answer>B</answer>", 1.0),
@@ -21,6 +28,16 @@ FORMAT_CASES = [
     ("<think>a</think> so <answer>B</answer>", 0.0),  # text between the blocks
     ("<answer>B</answer>", 0.0),  # no reasoning
     ("", 0.0),
+    # Gamed formats: the training data rules (segments.answer_start) plus a non-empty answer.
+    ("<think>a</think><answer></answer>", 0.0),  # empty answer
+    ("<think>a</think><answer> \n </answer>", 0.0),  # whitespace answer
+    ("<think></think><answer></answer>", 0.0),
+    ("<think>a</think><think>b</think><answer>B</answer>", 0.0),  # two think blocks
+    ("<think>a <answer>A</answer></think><answer>B</answer>", 0.0),  # an answer inside the reasoning
+    ("<think>a</think><answer>B</answer><answer>C</answer>", 0.0),  # two answer blocks
+    ("<think>a</think><answer>B</answer></answer>", 0.0),  # unbalanced answer tags
+    ("</think>a<think><answer>B</answer>", 0.0),  # think tags out of order
+    ("<think></think><answer>B</answer>", 1.0),  # empty reasoning is allowed, as in training data
 ]
 
 
@@ -29,6 +46,16 @@ def test_format_reward(text, expected):
     conversational = [[{"role": "assistant", "content": text}]]
     assert make_format_reward()([text]) == [expected]
     assert make_format_reward()(conversational) == [expected]
+
+
+def test_format_reward_custom_tags():
+    tags = CotTags("<r>", "</r>", "<f>", "</f>")
+    reward = make_format_reward(tags)
+    assert reward(["<r>x</r><f>B</f>", "<r>x</r><f> </f>", "<think>x</think><answer>B</answer>"]) == [
+        1.0,
+        0.0,
+        0.0,
+    ]
 
 
 ACCURACY_CASES = [
@@ -52,19 +79,39 @@ def test_accuracy_reward_equals_evaluation_verdict():
     rewards = make_accuracy_reward()(
         list(texts), answer=list(golds), answer_type=list(kinds), choices=list(choices)
     )
-    verdicts = [
-        float(score_item(t, g, k, c or None, 0, 0, False, [])["correct"]) for t, g, k, c in ACCURACY_CASES
-    ]
+    verdicts = [float(score_text(t, g, k, c or None)["correct"]) for t, g, k, c in ACCURACY_CASES]
     assert rewards == verdicts
     assert rewards == [1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
 
 
 def test_penalties_and_reward_names():
     assert repetition_penalty(completion_ids=[[1, 2, 3, 4] * 3, list(range(12))]) == [-1.0, 0.0]
-    length = build_rewards(["length"], None, 10)[0]
+    length = build_rewards(["length"], DEFAULT_TAGS, 10)[0]
     assert length(completion_ids=[[0] * 5, [0] * 30]) == [-0.5, -1.0]
     with pytest.raises(ValueError, match="Unknown"):
-        build_rewards(["format", "style"], None, 10)
+        build_rewards(["format", "style"], DEFAULT_TAGS, 10)
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: make_length_penalty(0), "max_tokens >= 1"),
+        (lambda: make_length_penalty(-5), "max_tokens >= 1"),
+        (lambda: make_length_penalty(2.5), "max_tokens >= 1"),
+        (lambda: build_rewards(["length"], DEFAULT_TAGS, 0), "max_tokens >= 1"),
+        (lambda: build_rewards([], DEFAULT_TAGS, 10), "no rewards"),
+        (lambda: build_rewards(["format", "format"], DEFAULT_TAGS, 10), "more than once: \\['format'\\]"),
+        (lambda: build_rewards(["format"], None, 10), "CotTags"),
+    ],
+)
+def test_bad_reward_arguments_raise_clear_errors(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()
+
+
+def test_accuracy_reward_rejects_an_unreadable_gold():
+    with pytest.raises(ValueError, match="cannot be read as numeric"):
+        make_accuracy_reward()(["<answer>3</answer>"], answer=["many"], answer_type=["numeric"])
 
 
 @pytest.fixture(scope="module")

@@ -61,3 +61,10 @@ def test_inspect_data_takes_the_options(tiny_qwen_dir, synthetic_dir, capsys):
     with pytest.raises(ValueError, match="not an option"):
         main(["inspect-data", "--dataset", str(synthetic_dir), "--model", str(tiny_qwen_dir),
               "--do_pan_and_scan", "true"])  # fmt: skip
+
+
+def test_eval_takes_the_options(trained_qwen_dir, synthetic_dir, tmp_path):
+    out = tmp_path / "eval"
+    main(["eval", "--model", str(trained_qwen_dir), "--data", str(synthetic_dir), "--limit", "2",
+          "--max_new_tokens", "4", "--output_dir", str(out), "--max_pixels", "3136"])  # fmt: skip
+    assert json.loads((out / "metrics.json").read_text())["run"]["processor_options"] == {"max_pixels": 3136}

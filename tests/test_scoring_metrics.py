@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import random
+import time
 
 import pytest
+from helpers import score_text
 
 from scale_sft.evaluation.answers import FREE_TEXT, MULTIPLE_CHOICE, NUMERIC
-from scale_sft.evaluation.scoring import aggregate, consistency, find_loop, reasoning_conclusion, score_item
+from scale_sft.evaluation.scoring import aggregate, consistency, find_loop, reasoning_conclusion
 
 COLORS = ["red", "green", "blue"]  # A red, B green, C blue
 
@@ -82,32 +84,59 @@ def test_reasoning_conclusion(think, answer_type, conclusion):
 
 
 def test_consistency():
+    """The prediction comes in canonical form (a letter, a formatted number), as ``score_item`` passes it."""
     think = "Green has the most shapes. So the answer is B."
     assert consistency(think, "B", MULTIPLE_CHOICE, COLORS) is True
-    assert (
-        consistency(think, "green", MULTIPLE_CHOICE, COLORS) is True
-    )  # text and letter name the same option
+    assert consistency("So the answer is green.", "B", MULTIPLE_CHOICE, COLORS) is True  # text names option B
     assert consistency(think, "A", MULTIPLE_CHOICE, COLORS) is False
-    assert consistency(think, "purple", MULTIPLE_CHOICE, COLORS) is None  # the answer cannot be read
+    assert consistency(think, None, MULTIPLE_CHOICE, COLORS) is None  # the answer could not be read
     assert consistency("It is hard to tell.", "B", MULTIPLE_CHOICE, COLORS) is None  # no conclusion
     assert consistency(None, "B", MULTIPLE_CHOICE, COLORS) is None
-    assert consistency(think, None, MULTIPLE_CHOICE, COLORS) is None
-    assert consistency("So the answer is 5.", "5.0", NUMERIC) is True
+    assert consistency("So the answer is 5.0.", "5", NUMERIC) is True
     assert consistency("So the answer is five.", "6", NUMERIC) is False
+    # Through score_item: the answer "green" is read once as B and compared with the conclusion B.
+    assert score_text(
+        "<think>So the answer is B.</think><answer>green</answer>", "B", MULTIPLE_CHOICE, COLORS
+    )["consistent"]
+
+
+ADVERSARIAL_THINKS = {
+    "repeated statement": "the answer is " * 8_000,
+    "statement with long clauses": "answer is (maybe " * 6_000,
+    "repeated marker": "answer " * 15_000,
+    "repeated option": "option b " * 12_000,
+    "capitals": "B C " * 25_000,
+}
+
+
+@pytest.mark.parametrize("think", list(ADVERSARIAL_THINKS.values()), ids=list(ADVERSARIAL_THINKS))
+@pytest.mark.parametrize("answer_type", [MULTIPLE_CHOICE, NUMERIC, FREE_TEXT])
+def test_scoring_is_linear_on_a_100kb_adversarial_think(think, answer_type):
+    """A looping generation cannot stall an evaluation: a 100 KB think scores in well under a second of CPU.
+
+    Quadratic scoring took 30 s on 20 KB of repeated "answer is"; CPU time (not wall-clock) keeps the bound
+    meaningful on a shared machine."""
+    assert len(think) >= 90_000
+    generation = f"<think>{think}</think><answer>{think[:2_000]}</answer>"
+    choices = COLORS if answer_type == MULTIPLE_CHOICE else None
+    gold = "B" if answer_type == MULTIPLE_CHOICE else "5" if answer_type == NUMERIC else "blue"
+    started = time.process_time()
+    reasoning_conclusion(think, answer_type, choices)
+    score_text(generation, gold, answer_type, choices, token_ids=list(range(100)))
+    assert time.process_time() - started < 1.0
 
 
 # --- items and aggregate -----------------------------------------------------------------------------------
 
 
 def test_score_item_flags():
-    item = score_item(
+    item = score_text(
         "<think>Row 1 has 3, so the answer is 3.</think>\n<answer>3 cars</answer>",
         "3",
         NUMERIC,
         [],
-        num_think_tokens=12,
-        num_answer_tokens=5,
-        hit_max_new_tokens=False,
+        think_tokens=12,
+        answer_tokens=5,
         token_ids=list(range(17)),
     )
     assert item == {
@@ -123,17 +152,25 @@ def test_score_item_flags():
         "anls": None,
     }
     # Stopped at max_new_tokens with the answer block open: reasoning finished, so not unfinished.
-    cut = score_item("<think>x</think><answer>B", "B", MULTIPLE_CHOICE, COLORS, 3, 2, True, [1, 2, 3, 4, 5])
-    assert (cut["malformed"], cut["unfinished"], cut["extracted"]) == (True, False, False)
-    text = score_item("<think>x</think><answer>Kitten</answer>", "sitting", FREE_TEXT, [], 3, 3, False, [1])
+    cut = score_text("<think>x</think><answer>B", "B", MULTIPLE_CHOICE, COLORS, 3, 2, True, [1, 2, 3, 4, 5])
+    assert (cut["malformed"], cut["unfinished"], cut["extracted"], cut["correct"]) == (
+        True,
+        False,
+        False,
+        False,
+    )
+    still_thinking = score_text("<think>x y z", "B", MULTIPLE_CHOICE, COLORS, 3, 0, True)
+    assert still_thinking["unfinished"] and still_thinking["malformed"]
+    text = score_text("<think>x</think><answer>Kitten</answer>", "sitting", FREE_TEXT, [], 3, 3)
     assert text["correct"] is False and text["anls"] == pytest.approx(1 - 3 / 7)
+    assert score_text("<think>x</think><answer>Sitting.</answer>", "sitting", FREE_TEXT)["correct"]
 
 
 def scored(qtype: str, generation: str, gold: str, think: int, answer: int, hit_max=False, ids=None) -> dict:
     """A scored item: "color" questions are multiple choice over COLORS, "count" questions numeric."""
     answer_type, choices = (MULTIPLE_CHOICE, COLORS) if qtype == "color" else (NUMERIC, [])
     ids = list(range(think + answer)) if ids is None else ids
-    item = score_item(generation, gold, answer_type, choices, think, answer, hit_max, ids)
+    item = score_text(generation, gold, answer_type, choices, think, answer, hit_max, ids)
     return {**item, "question_type": qtype}
 
 
@@ -278,3 +315,50 @@ def test_aggregate_grouping_and_empty_input():
     assert (overall["consistency_rate"], overall["consistency_n"]) == (None, 0)
     with pytest.raises(ValueError, match="at least one"):
         aggregate([])
+
+
+def test_aggregate_rates_of_benchmark_flags():
+    """``correct_strict`` and ``reasoning_correct`` become rates over the items that carry them, and only then."""
+    items = scored_items()  # 0-3 count, 4-7 color
+    assert "accuracy_strict" not in aggregate(items)["overall"]
+    for item, strict in zip(items, [True, False, False, False, True, False, False, False], strict=True):
+        item["correct_strict"] = strict
+    for item, judged in zip(items[4:7], [True, False, True], strict=True):
+        item["reasoning_correct"] = judged
+    result = aggregate(items)
+    assert result["overall"]["accuracy_strict"] == 2 / 8
+    assert result["groups"]["count"]["accuracy_strict"] == 1 / 4
+    assert result["overall"]["reasoning_correct_rate"] == 2 / 3  # over the 3 judged items
+    assert result["groups"]["color"]["reasoning_correct_rate"] == 2 / 3
+    assert "reasoning_correct_rate" not in result["groups"]["count"]
+
+
+# --- THINK/ANSWER split of a generation --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "split"),
+    [
+        ("<think>ab</think><answer>c</answer>", 17),  # the end of </think>
+        ("<think>a</think>b</think>c", 16),  # the first </think>
+        ("<think>still reasoning", 22),  # unclosed: all THINK
+        ("<answer>B</answer>", 0),  # no think tag: all ANSWER
+        ("reasoning</think>B", 17),  # a stray </think> still ends THINK
+        ("", 0),
+    ],
+)
+def test_generation_split(text, split):
+    from scale_sft.segments import generation_split
+
+    assert generation_split(text) == split
+
+
+def test_segment_lengths_follow_generation_split(qwen_processor):
+    from scale_sft.evaluation.generate import segment_lengths
+
+    tokenizer = qwen_processor.tokenizer
+    for text in ("<think>two shapes</think>\n<answer>2</answer>", "<think>two shapes", "<answer>2</answer>"):
+        total = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        think, answer = segment_lengths(tokenizer, text)
+        assert think + answer == total
+        assert (think == total) == text.endswith("shapes") and (think == 0) == text.startswith("<answer>")

@@ -14,8 +14,6 @@ from scale_sft.data.synthetic import (
     SHAPES,
     corpus_texts,
     make_records,
-    parse_description,
-    reasoning_correct,
     save_dataset,
 )
 
@@ -122,34 +120,6 @@ def test_think_is_several_times_the_answer(records: list[dict]) -> None:
     think = sum(_tokens(f"<think>\n{r['think']}\n</think>") for r in records)
     answer = sum(_tokens(f"<answer>{r['answer']}</answer>") for r in records)
     assert think / answer >= 10
-
-
-def test_parse_description_round_trip_and_rejection(records: list[dict]) -> None:
-    for r in records:
-        shapes = [cell for row in json.loads(r["scene"]) for cell in row if cell is not None]
-        assert parse_description(r["think"]) == (shapes[0]["color"], len(shapes), 9)
-    think = records[0]["think"]
-    assert parse_description(think.replace("All shapes are", "The shapes are")) is None
-    empty = re.search(r"so (\d+) of the 9", think).group(1)
-    assert parse_description(think.replace(f"so {empty} of", f"so {int(empty) + 1} of")) is None  # 9 != n + e
-
-
-def test_reasoning_correct_on_gold_and_perturbed(records: list[dict]) -> None:
-    for r in records:
-        think = r["think"]
-        assert reasoning_correct(think, r)
-        color = parse_description(think)[0]
-        other = next(c for c in COLORS if c != color)
-        assert not reasoning_correct(think.replace(f"All shapes are {color}.", f"All shapes are {other}."), r)
-        n = int(re.search(r"There are (\d+) shapes, so", think).group(1))
-        wrong = n - 1 if n > 1 else n + 1
-        miscounted = re.sub(
-            r"There are \d+ shapes, so \d+ of", f"There are {wrong} shapes, so {9 - wrong} of", think, count=1
-        )
-        assert not reasoning_correct(miscounted, r)
-        lines = think.splitlines()
-        assert not reasoning_correct("\n".join(lines[:-2] + lines[-1:]), r)  # the step is missing
-        assert not reasoning_correct(think.replace(lines[-2], lines[-2][:-1] + " indeed."), r)
 
 
 def test_corpus_texts_cover_questions_and_completions(records: list[dict]) -> None:

@@ -85,7 +85,10 @@ def _demo(argv: list[str]) -> None:
 
 
 def _eval(argv: list[str]) -> None:
+    from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS
     from scale_sft.evaluation.runner import evaluate
+    from scale_sft.method_config import MALFORMED_MODES
+    from scale_sft.tags import DEFAULT_TAGS, CotTags
 
     parser = argparse.ArgumentParser(
         prog="scale-sft eval", description="Generate on a benchmark and score it."
@@ -96,17 +99,35 @@ def _eval(argv: list[str]) -> None:
     )
     parser.add_argument("--split", default="test")
     parser.add_argument("--data", default=None, help="Local copy of the benchmark (file or directory).")
-    parser.add_argument("--limit", type=int, default=None, help="Evaluate the first N records only.")
-    parser.add_argument("--batch_size", type=int, default=16)
+    hub_defaults = "; ".join(f"{name}: {' then '.join(s.hub_names)}" for name, s in HUB_BENCHMARKS.items())
+    parser.add_argument(
+        "--hub_name",
+        default=None,
+        help=f"Hub dataset to read a hub benchmark from (default: {hub_defaults}).",
+    )
+    parser.add_argument("--limit", type=int, default=None, help="Evaluate the first N records only (N >= 1).")
+    parser.add_argument("--batch_size", type=int, default=16, help="Records per generation batch (>= 1).")
     parser.add_argument("--max_new_tokens", type=int, default=512)
-    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding.")
+    parser.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding; must be >= 0.")
     parser.add_argument(
         "--num_samples", type=int, default=1, help="Completions per record (needs temperature)."
     )
+    parser.add_argument(
+        "--malformed",
+        default="skip",
+        choices=MALFORMED_MODES,
+        help="A record whose gold answer cannot be read: skip and count it, or stop naming it.",
+    )
+    for name, default in DEFAULT_TAGS.__dict__.items():
+        parser.add_argument(f"--{name}_tag", default=default, help=f"Tag string (default {default}).")
     parser.add_argument("--output_dir", default=None, help="Where predictions.jsonl and metrics.json go.")
     parser.add_argument("--trust_remote_code", action="store_true")
-    args = parser.parse_args(argv)
-    evaluate(**vars(args))
+    _add_processor_flags(parser)
+    namespace = parser.parse_args(argv)
+    processor_options = _processor_options(namespace)
+    args = {k: v for k, v in vars(namespace).items() if k not in _processor_flag_names()}
+    tags = CotTags(**{name: args.pop(f"{name}_tag") for name in DEFAULT_TAGS.__dict__})
+    evaluate(**args, tags=tags, processor_options=processor_options)
 
 
 def _compare(argv: list[str]) -> None:
@@ -180,13 +201,20 @@ def _add_processor_flags(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(f"--{f.name}", type=types[f.name], default=None, help=f.metadata["help"])
 
 
-def _processor_options(args: argparse.Namespace) -> dict:
+def _processor_flag_names() -> list[str]:
     import dataclasses
 
     from scale_sft.models.processor import ProcessorArguments
 
-    names = [f.name for f in dataclasses.fields(ProcessorArguments)]
-    return ProcessorArguments(**{name: getattr(args, name) for name in names}).processor_options()
+    return [f.name for f in dataclasses.fields(ProcessorArguments)]
+
+
+def _processor_options(args: argparse.Namespace) -> dict:
+    from scale_sft.models.processor import ProcessorArguments
+
+    return ProcessorArguments(
+        **{name: getattr(args, name) for name in _processor_flag_names()}
+    ).processor_options()
 
 
 def _boolean(value: str) -> bool:

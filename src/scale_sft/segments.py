@@ -10,6 +10,9 @@ with neighbouring characters (``>\\n``), when the prompt itself contains ``<thin
 Spans are measured from the *end* of the rendered text: processors expand image placeholders inside the
 prompt, which shifts every character before the completion but none inside it. A token belongs to the
 segment that holds its first character.
+
+Generated text is measured, not checked: ``generation_split`` splits a model's output by a tolerant rule so that
+evaluation can count THINK and ANSWER tokens of any output, well-formed or not.
 """
 
 from __future__ import annotations
@@ -56,6 +59,20 @@ def answer_start(completion: str, tags: CotTags = DEFAULT_TAGS) -> int:
     if tags.answer_start in completion[:split]:
         raise MalformedSampleError("answer tag inside the think block")
     return split
+
+
+def generation_split(text: str, tags: CotTags = DEFAULT_TAGS) -> int:
+    """Character offset in a *generated* text where ANSWER starts; never raises.
+
+    Training targets must pass ``answer_start``; a model's output is measured as it is, with the same boundary
+    where it has one: ANSWER starts at the end of the first ``</think>``. Without any ``</think>``, a text that
+    opened ``<think>`` is all THINK (the model was still reasoning when it stopped) and a text without think tags
+    is all ANSWER (0), as a direct answer is in training.
+    """
+    end = text.find(tags.think_end)
+    if end >= 0:
+        return end + len(tags.think_end)
+    return len(text) if tags.think_start in text else 0
 
 
 @dataclass(frozen=True)

@@ -28,7 +28,6 @@ from __future__ import annotations
 import json
 import math
 import random
-import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -36,8 +35,10 @@ import datasets
 from PIL import Image, ImageDraw
 
 from scale_sft.data.format import (
+    LETTERS,
     assistant_message,
     cot_completion,
+    format_options,
     message_text,
     record_features,
     user_message,
@@ -54,15 +55,11 @@ COLORS: dict[str, tuple[int, int, int]] = {
 }
 SHAPES: tuple[str, ...] = ("square", "circle", "triangle")
 QUESTION_TYPES: tuple[str, ...] = ("count_color", "count_empty", "more_than", "which_color")
-LETTERS = "ABCDEFGHIJ"
 YES_NO = ["yes", "no"]
 MIN_FILLED = 0.4  # with a single shape among empty cells its colour was not learned in the demo budget
 
 Cell = dict[str, str] | None
 Scene = list[list[Cell]]
-
-_COLOR_RE = re.compile(r"^All shapes are (\w+)\.$", re.MULTILINE)
-_COUNT_RE = re.compile(r"^There are (\d+) shapes, so (\d+) of the (\d+) cells are empty\.$", re.MULTILINE)
 
 
 def random_scene(rng: random.Random, rows: int, cols: int) -> Scene:
@@ -101,10 +98,6 @@ def scene_facts(scene: Scene) -> tuple[str, int, int]:
     return shapes[0]["color"], len(shapes), len(scene) * len(scene[0])
 
 
-def _with_choices(question: str, choices: list[str]) -> str:
-    return question + "".join(f"\n{LETTERS[i]}. {choice}" for i, choice in enumerate(choices))
-
-
 def _question(rng: random.Random, scene: Scene, qtype: str) -> tuple[str, str, list[str], str]:
     """A ``qtype`` question over ``scene``: (question, reasoning step over the description, choices, answer)."""
     color, n, cells = scene_facts(scene)
@@ -127,11 +120,11 @@ def _question(rng: random.Random, scene: Scene, qtype: str) -> tuple[str, str, l
         relation = "more" if n > k else "not more"
         answer = LETTERS[YES_NO.index(verdict)]
         step = f"There are {n} shapes and {n} is {relation} than {k}, so {verdict}. That is choice {answer}."
-        return _with_choices(f"Are there more than {k} shapes?", YES_NO), step, YES_NO, answer
+        return format_options(f"Are there more than {k} shapes?", YES_NO), step, YES_NO, answer
     choices = list(COLORS)  # which_color: map the colour seen to its letter
     answer = LETTERS[choices.index(color)]
     step = f"The shapes are {color}, which is choice {answer}."
-    return _with_choices("What colour are the shapes?", choices), step, choices, answer
+    return format_options("What colour are the shapes?", choices), step, choices, answer
 
 
 def describe_scene(scene: Scene) -> list[str]:
@@ -197,26 +190,3 @@ def corpus_texts(records: Iterable[dict]) -> Iterator[str]:
     for record in records:
         for message in record["messages"]:
             yield message_text(message)
-
-
-def parse_description(think: str) -> tuple[str, int, int] | None:
-    """(colour, shapes, cells) as a (possibly generated) trace describes them, or None if it does not."""
-    color, count = _COLOR_RE.search(think), _COUNT_RE.search(think)
-    if color is None or count is None:
-        return None
-    n, empty, cells = (int(g) for g in count.groups())
-    return (color.group(1), n, cells) if n + empty == cells else None
-
-
-def reasoning_correct(think: str, record: dict) -> bool:
-    """True iff the trace describes the scene right (colour, number of shapes, empty cells) and holds the
-    gold reasoning step over that description (the lookup, comparison or choice the question needs).
-
-    The description is checked against ``record["scene"]``; the step is the gold trace's second-to-last
-    line. The final ``So the answer is`` sentence and the answer are not checked: they are scored apart
-    (accuracy, consistency).
-    """
-    if parse_description(think) != scene_facts(json.loads(record["scene"])):
-        return False
-    gold_step = record["think"].splitlines()[-2]
-    return gold_step in (line.strip() for line in think.splitlines())

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
+from scale_sft.data.format import LETTERS
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 MULTIPLE_CHOICE = "multiple_choice"
@@ -33,8 +34,6 @@ NUMERIC = "numeric"
 FREE_TEXT = "free_text"
 ANLS = "anls"
 ANSWER_TYPES = (MULTIPLE_CHOICE, NUMERIC, FREE_TEXT, ANLS)
-
-LETTERS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 ANLS_THRESHOLD = 0.5
 
 
@@ -119,19 +118,27 @@ _BRACKETED_RE = re.compile(r"[(\[]([A-Za-z])[)\]]")
 _CAPITAL_RE = re.compile(r"(?<![\w'’])[A-Z](?![\w'’])")
 
 
+_LONE_LETTER_RE = re.compile(r"[A-Za-z](?![\w'’])")
+_WORD_AFTER_RE = re.compile(r"\s+[a-z]")
+_LETTER_END_RE = re.compile(r"\s*(?:[.:)]|$)")
+
+
 def _letter_at(text: str, pos: int) -> str | None:
-    """The option letter standing at ``pos``, by the rule documented in ``normalize_choice``."""
-    rest = text[pos:]
-    bracketed = _BRACKETED_RE.match(rest)
+    """The option letter standing at ``pos``, by the rule documented in ``normalize_choice``.
+
+    Patterns are matched at ``pos`` in place (no slice of the rest of the text), so reading every marker of a
+    long text stays linear.
+    """
+    bracketed = _BRACKETED_RE.match(text, pos)
     if bracketed:
         return bracketed.group(1).upper()
-    if not rest or not rest[0].isascii() or not rest[0].isalpha() or re.match(r".[\w'’]", rest):
+    if not _LONE_LETTER_RE.match(text, pos):
         return None
-    letter, after = rest[0], rest[1:]
+    letter = text[pos]
     if letter.isupper():
         # "A cat", "I think": the English words, not the options.
-        return None if letter in "AI" and re.match(r"\s+[a-z]", after) else letter
-    return letter.upper() if re.match(r"\s*(?:[.:)]|$)", after) else None
+        return None if letter in "AI" and _WORD_AFTER_RE.match(text, pos + 1) else letter
+    return letter.upper() if _LETTER_END_RE.match(text, pos + 1) else None
 
 
 def option_mentions(text: str) -> list[tuple[int, str]]:
@@ -162,7 +169,8 @@ def _choice_matches(text: str, choices: Sequence[str]) -> list[int]:
 def normalize_choice(pred: str, choices: Sequence[str] | None) -> str | None:
     """The option letter a prediction names, or None when it names none or several.
 
-    Rules, first that applies (``choices`` may be None: then any letter is valid and no text is matched):
+    Rules, first that applies (``choices`` may be None: then any option letter ``A``-``J`` is valid and no text
+    is matched):
 
     1. The answer body (see ``answer_body``) equals one choice's text after ``normalize_text``: that choice
        (``blue``, ``Blue.``, ``The answer is blue``). Checked first so ``a cat`` names the choice "a cat".
@@ -274,14 +282,59 @@ def normalize_answer(pred: str | None, answer_type: str, choices: Sequence[str] 
     return normalize_text(answer_body(pred)) or None
 
 
+@dataclass(frozen=True)
+class Gold:
+    """A record's gold answer, read once: ``target`` is the canonical form every prediction is compared with."""
+
+    answer: str
+    answer_type: str
+    choices: tuple[str, ...] | None
+    target: str
+
+
+def read_gold(record: Mapping) -> Gold:
+    """The gold answer of a record (``answer``, ``answer_type``, optional ``choices``), checked.
+
+    Raises ``ValueError`` with the reason when ``answer_type`` is not one of ``ANSWER_TYPES``, ``answer`` is not a
+    non-empty string, ``choices`` is not a list of strings (at most ``len(LETTERS)``), or the answer cannot be
+    read as its type (``normalize_answer`` gives None: no letter among the choices, no single number, ...).
+    Empty ``choices`` mean none (a multiple-choice gold is then any letter).
+    """
+    answer, answer_type, choices = record.get("answer"), record.get("answer_type"), record.get("choices")
+    if answer_type not in ANSWER_TYPES:
+        raise ValueError(f"answer_type {answer_type!r} is not one of {ANSWER_TYPES}")
+    if not isinstance(answer, str) or not answer.strip():
+        raise ValueError(f"answer {answer!r} is not a non-empty string")
+    if choices is not None and (isinstance(choices, str) or not all(isinstance(c, str) for c in choices)):
+        raise ValueError(f"choices {choices!r} are not a list of strings")
+    if choices is not None and len(choices) > len(LETTERS):
+        raise ValueError(f"{len(choices)} choices, more than the {len(LETTERS)} option letters")
+    choices = tuple(choices) if choices else None
+    target = normalize_answer(answer, answer_type, choices)
+    if target is None:
+        raise ValueError(f"gold answer {answer!r} cannot be read as {answer_type}")
+    return Gold(answer, answer_type, choices, target)
+
+
+def validate_gold(record: Mapping) -> str | None:
+    """Why a record's gold answer cannot be scored (``read_gold``'s reason), or None when it can.
+
+    Call it when a dataset is loaded for evaluation or GRPO, so that a bad gold answer is a counted skip (or
+    an error naming the record) before any generation, not a crash after it.
+    """
+    try:
+        read_gold(record)
+    except ValueError as err:
+        return str(err)
+    return None
+
+
 def is_correct(pred: str | None, gold: str, answer_type: str, choices: Sequence[str] | None = None) -> bool:
     """Whether the prediction matches the gold under the rules of its answer type (None is wrong).
 
     The gold goes through the same normalisation; a gold that cannot be read raises ``ValueError``.
     """
-    target = normalize_answer(gold, answer_type, choices)
-    if target is None:
-        raise ValueError(f"Gold answer {gold!r} cannot be read as {answer_type}.")
+    target = read_gold({"answer": gold, "answer_type": answer_type, "choices": choices}).target
     return normalize_answer(pred, answer_type, choices) == target
 
 
@@ -307,5 +360,7 @@ def anls(pred: str, gold: str, threshold: float = ANLS_THRESHOLD) -> float:
     a, b = " ".join(pred.casefold().split()), " ".join(gold.casefold().split())
     if not a and not b:
         return 1.0
+    if 1 - abs(len(a) - len(b)) / max(len(a), len(b)) < threshold:
+        return 0.0  # the distance is at least the length difference: no need to compute it
     similarity = 1 - levenshtein(a, b) / max(len(a), len(b))
     return similarity if similarity >= threshold else 0.0

@@ -1,31 +1,31 @@
 """``scale-sft eval``: generate on a benchmark, score every item, write predictions, metrics and a table.
 
-Benchmarks: ``synthetic`` (the project's task; reasoning correctness is scored against the known trace),
-``scienceqa_img`` and ``iconqa`` (the LMMs-Eval sets, read from the hub or a local copy in the same schema
-and converted by ``scale_sft.data.converters``), or a path to a dataset in the project's record format.
+One straight path per prediction: the benchmark's records are loaded and their gold answers read
+(``benchmarks.load_records``, before the model is loaded), then for each batch as it finishes: generation
+(``generate.generate_batches``) -> extraction (``answers.parse_generation``, once) -> scoring
+(``scoring.score_item``, plus the benchmark's own checks) -> a row appended to ``predictions.jsonl``; at the end
+the rows are aggregated (``scoring.aggregate``) into ``metrics.json`` and a table.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterable, Sequence
+from contextlib import nullcontext
 from pathlib import Path
 
-from scale_sft.data.converters import convert
-from scale_sft.data.loading import load_cot_dataset
-from scale_sft.evaluation.answers import parse_generation
-from scale_sft.evaluation.generate import generate
-from scale_sft.evaluation.scoring import aggregate, score_item
+from scale_sft.evaluation.answers import Gold, parse_generation, read_gold
+from scale_sft.evaluation.benchmarks import Benchmark, get_benchmark, load_records
+from scale_sft.evaluation.generate import check_generation_args, generate_batches
+from scale_sft.evaluation.scoring import Generation, aggregate, score_item
 from scale_sft.models.loading import load_model_and_processor
+from scale_sft.tables import format_table
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
-# benchmark -> (converter source, hub dataset, hub configuration)
-HUB_BENCHMARKS = {
-    "scienceqa_img": ("scienceqa", "lmms-lab/ScienceQA", "ScienceQA-IMG"),
-    "iconqa": ("iconqa", "lmms-lab/ICON-QA", None),
-}
 TABLE_METRICS = (
     "accuracy",
+    "accuracy_strict",
     "malformed_rate",
     "unfinished_rate",
     "loop_rate",
@@ -36,93 +36,61 @@ TABLE_METRICS = (
 )
 
 
-def load_benchmark(benchmark: str, split: str = "test", data: str | None = None, limit: int | None = None):
-    """Records (the project's format, with ``answer``/``answer_type``) of ``benchmark``'s ``split``.
-
-    ``data`` points at a local copy: for ``synthetic`` a ``make-data`` directory (default: 200 freshly drawn
-    test records, seed 0); for the hub benchmarks a JSON/JSONL file or ``save_to_disk`` directory in the
-    original schema.
-    """
-    if benchmark == "synthetic":
-        if data is None:
-            from scale_sft.data.synthetic import make_records
-
-            records = make_records(limit or 200, seed=0, split="test")
-        else:
-            records = load_cot_dataset(data, split)
-    elif benchmark in HUB_BENCHMARKS:
-        source, hub_name, subset = HUB_BENCHMARKS[benchmark]
-        records, report = convert(source, data or hub_name, split, subset if data is None else None)
-        print(report.summary(), flush=True)
-    else:
-        records = load_cot_dataset(benchmark, split)
-    n = len(records) if limit is None else min(limit, len(records))
-    records = [records[i] for i in range(n)]
-    missing = {"answer", "answer_type"} - set(records[0]) if records else set()
-    if missing:
-        raise ValueError(f"Benchmark records need the fields {sorted(missing)} to be scored.")
-    return records
-
-
 def _question_type(record: dict) -> str:
     return record.get("question_type") or record.get("category") or record["answer_type"]
 
 
-def score_records(records: list[dict], generations, tags: CotTags = DEFAULT_TAGS) -> list[dict]:
+def score_record(
+    record: dict,
+    gold: Gold,
+    samples: Sequence[Generation],
+    benchmark: Benchmark | None = None,
+    tags: CotTags = DEFAULT_TAGS,
+) -> list[dict]:
     """One prediction row per sampled completion: the generation, its answer, the gold answer and the flags."""
     rows = []
-    for record, samples in zip(records, generations, strict=True):
-        for k, gen in enumerate(samples):
-            flags = score_item(
-                gen.text,
-                record["answer"],
-                record["answer_type"],
-                record.get("choices") or None,
-                gen.think_tokens,
-                gen.answer_tokens,
-                gen.hit_max_new_tokens,
-                gen.token_ids,
-                tags,
+    for k, generation in enumerate(samples):
+        parsed = parse_generation(generation.text, tags)
+        row = {
+            "id": record.get("id"),
+            "sample": k,
+            "question": record.get("question"),
+            "question_type": _question_type(record),
+            "generation": generation.text,
+            "gold": gold.answer,
+            **score_item(parsed, gold, generation, tags),
+        }
+        if benchmark is not None and benchmark.strict_match is not None:
+            row["correct_strict"] = benchmark.strict_match(parsed.answer, gold)
+        if benchmark is not None and benchmark.reasoning_check is not None:
+            row["reasoning_correct"] = parsed.think is not None and benchmark.reasoning_check(
+                parsed.think, record
             )
-            row = {
-                "id": record.get("id"),
-                "sample": k,
-                "question": record.get("question"),
-                "question_type": _question_type(record),
-                "generation": gen.text,
-                "gold": record["answer"],
-                **flags,
-            }
-            if record.get("scene"):  # the synthetic task: is the reasoning itself right?
-                from scale_sft.data.synthetic import reasoning_correct
-
-                think = parse_generation(gen.text, tags).think
-                row["reasoning_correct"] = think is not None and reasoning_correct(think.strip(), record)
-            rows.append(row)
+        rows.append(row)
     return rows
 
 
-def summarize(rows: list[dict]) -> dict:
-    """``aggregate`` plus the reasoning-correctness rate where the gold trace is known."""
-    metrics = aggregate(rows, "question_type")
-    judged = [r["reasoning_correct"] for r in rows if "reasoning_correct" in r]
-    if judged:
-        metrics["overall"]["reasoning_correct_rate"] = sum(judged) / len(judged)
-    return metrics
+def score_records(
+    records: Sequence[dict],
+    generations: Iterable[Sequence[Generation]],
+    benchmark: Benchmark | None = None,
+    tags: CotTags = DEFAULT_TAGS,
+) -> list[dict]:
+    """``score_record`` for each record and its completions (``generate``'s output), in order."""
+    return [
+        row
+        for record, samples in zip(records, generations, strict=True)
+        for row in score_record(record, read_gold(record), samples, benchmark, tags)
+    ]
 
 
-def format_table(columns: dict[str, dict], metrics: tuple[str, ...] = TABLE_METRICS) -> str:
-    """A plain-text table: one column per run (or group), one row per metric."""
-    names = list(columns)
-    width = max(12, *(len(n) for n in names))
-    lines = [f"{'metric':<20}" + "".join(f"{n:>{width + 2}}" for n in names)]
-    for metric in metrics:
-        cells = []
-        for name in names:
-            value = columns[name].get(metric)
-            cells.append(f"{'-' if value is None else f'{value:.3f}':>{width + 2}}")
-        lines.append(f"{metric:<20}" + "".join(cells))
-    return "\n".join(lines)
+def check_eval_args(
+    limit: int | None, batch_size: int, max_new_tokens: int, temperature: float, num_samples: int
+):
+    """Raise ``ValueError`` for settings ``evaluate`` cannot run with, before anything is loaded."""
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ValueError(f"limit must be a positive integer (or None for every record), got {limit!r}.")
+    check_generation_args(batch_size, max_new_tokens, temperature, num_samples)
 
 
 def evaluate(
@@ -137,16 +105,45 @@ def evaluate(
     num_samples: int = 1,
     output_dir: str | None = None,
     trust_remote_code: bool = False,
+    hub_name: str | None = None,
+    malformed: str = "skip",
+    tags: CotTags = DEFAULT_TAGS,
+    processor_options: dict | None = None,
 ) -> dict:
-    """Evaluate ``model`` on ``benchmark``; write ``predictions.jsonl`` and ``metrics.json`` to ``output_dir``."""
-    records = load_benchmark(benchmark, split, data, limit)
-    loaded_model, processor = load_model_and_processor(model, trust_remote_code=trust_remote_code)
-    started = time.perf_counter()
-    generations = generate(
-        loaded_model, processor, records, batch_size, max_new_tokens, temperature, num_samples
+    """Evaluate ``model`` on ``benchmark``; return the metrics and write them to ``output_dir``.
+
+    The processor is the one saved with ``model`` (a ``train`` output keeps its training resolution);
+    ``processor_options`` (``max_pixels``, ...) override it.
+
+    ``predictions.jsonl`` is written row by row as batches finish (in generation order; ``index`` is the
+    record's position), so a failure late in a run keeps every prediction made before it; ``metrics.json``
+    follows at the end, with the run settings under ``run`` and what was loaded and skipped under ``data``.
+    Records whose gold answer cannot be read are skipped and counted (``malformed="error"``: an error naming
+    the record), before the model is loaded.
+    """
+    check_eval_args(limit, batch_size, max_new_tokens, temperature, num_samples)
+    bench = get_benchmark(benchmark, split, data, hub_name)
+    records, golds, data_report = load_records(bench, limit, malformed)
+    loaded_model, processor = load_model_and_processor(
+        model, trust_remote_code=trust_remote_code, processor_options=processor_options
     )
-    rows = score_records(records, generations)
-    metrics = summarize(rows)
+    out = Path(output_dir) if output_dir is not None else None
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    batches = generate_batches(
+        loaded_model, processor, records, batch_size, max_new_tokens, temperature, num_samples, tags
+    )
+    rows = []
+    with open(out / "predictions.jsonl", "w") if out is not None else nullcontext() as sink:
+        for index, samples in batches:
+            for row in score_record(records[index], golds[index], samples, bench, tags):
+                rows.append({"index": index, **row})
+                if sink is not None:
+                    sink.write(json.dumps(rows[-1]) + "\n")
+            if sink is not None:
+                sink.flush()
+    metrics = aggregate(rows, "question_type")
     metrics["run"] = {
         "model": model,
         "benchmark": benchmark,
@@ -156,14 +153,11 @@ def evaluate(
         "temperature": temperature,
         "max_new_tokens": max_new_tokens,
         "batch_size": batch_size,
+        "processor_options": processor_options or {},
         "generation_wall_clock_s": time.perf_counter() - started,
     }
-    print(format_table({"overall": metrics["overall"], **metrics["groups"]}))
-    if output_dir is not None:
-        out = Path(output_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        with open(out / "predictions.jsonl", "w") as handle:
-            for row in rows:
-                handle.write(json.dumps(row) + "\n")
+    metrics["data"] = data_report
+    print(format_table({"overall": metrics["overall"], **metrics["groups"]}, TABLE_METRICS))
+    if out is not None:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics

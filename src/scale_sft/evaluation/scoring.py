@@ -1,6 +1,7 @@
 """Per-item flags and aggregated metrics of an evaluation run (pure Python, no torch).
 
-``score_item`` turns one generation into flags; ``aggregate`` averages them overall and per question type.
+The path of one prediction: the generator's ``Generation`` -> ``parse_generation`` (extraction, once) ->
+``score_item`` (flags, the answer normalised once) -> ``aggregate`` (rates overall and per question type).
 """
 
 from __future__ import annotations
@@ -9,21 +10,22 @@ import math
 import re
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 
+from scale_sft.data.format import LETTERS
 from scale_sft.evaluation.answers import (
     ANLS,
     FREE_TEXT,
-    LETTERS,
     MULTIPLE_CHOICE,
     NUMERIC,
+    Gold,
+    ParsedGeneration,
     anls,
     answer_body,
     format_number,
-    is_correct,
     normalize_answer,
     numbers_in,
     option_mentions,
-    parse_generation,
 )
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
@@ -58,19 +60,33 @@ _CLAUSE_END_RE = re.compile(r"[.!?;,](?=\s|$)|\n")
 _SENTENCE_END_RE = re.compile(r"(?<=[.!?])\s+|\n+")
 
 
+def _statement_clauses(think: str) -> list[str]:
+    """The clause after each answer statement, in text order; clauses never overlap, so their total length is
+    at most the text's and reading them all is linear (a looping think of ``answer is answer is ...`` too)."""
+    statements = list(_STATEMENT_RE.finditer(think))
+    clauses = []
+    for k, statement in enumerate(statements):
+        stop = statements[k + 1].start() if k + 1 < len(statements) else len(think)
+        clause_end = _CLAUSE_END_RE.search(think, statement.end(), stop)
+        clauses.append(think[statement.end() : clause_end.start() if clause_end else stop])
+    return clauses
+
+
 def reasoning_conclusion(think: str, answer_type: str, choices: Sequence[str] | None = None) -> str | None:
     """The answer the reasoning itself commits to, in ``normalize_answer``'s canonical form, or None.
 
     1. The last answer statement that can be read: ``answer is X``, ``answer: X``, ``answer would be X``,
-       where X is the clause after the marker (up to ``.``, ``,``, ``;``, ``!``, ``?`` before a space, or a
-       newline), normalised as an answer of the type (``answer is (C) blue`` -> ``C``, ``answer is 5`` -> ``5``).
+       where X is the clause after the marker (up to ``.``, ``,``, ``;``, ``!``, ``?`` before a space, a
+       newline, or the next answer statement), normalised as an answer of the type (``answer is (C) blue`` ->
+       ``C``, ``answer is 5`` -> ``5``).
     2. Otherwise, in the last two sentences only (a conclusion stands at the end): for multiple choice the last
        option letter named by marker or bracket (``option B``, ``choice B``, ``(B)``); for numeric the last
        number (``so there are 5 in total`` -> ``5``). A choice text is read only in a statement (rule 1),
        since reasoning names every choice while comparing them; free text needs rule 1.
+
+    Linear in the length of ``think``.
     """
-    for statement in reversed(list(_STATEMENT_RE.finditer(think))):
-        clause = _CLAUSE_END_RE.split(think[statement.end() :], maxsplit=1)[0]
+    for clause in reversed(_statement_clauses(think)):
         value = normalize_answer(clause, answer_type, choices)
         if value is not None:
             return value
@@ -87,59 +103,64 @@ def reasoning_conclusion(think: str, answer_type: str, choices: Sequence[str] | 
 
 
 def consistency(
-    think: str | None, answer: str | None, answer_type: str, choices: Sequence[str] | None = None
+    think: str | None, prediction: str | None, answer_type: str, choices: Sequence[str] | None = None
 ) -> bool | None:
-    """Whether the answer agrees with the reasoning's conclusion; None when either cannot be read."""
-    if think is None or answer is None:
+    """Whether the prediction (in ``normalize_answer``'s canonical form) agrees with the reasoning's conclusion;
+    None when either is missing or cannot be read."""
+    if think is None or prediction is None:
         return None
     concluded = reasoning_conclusion(think, answer_type, choices)
-    given = normalize_answer(answer, answer_type, choices)
-    if concluded is None or given is None:
-        return None
-    return concluded == given
+    return None if concluded is None else concluded == prediction
+
+
+@dataclass
+class Generation:
+    """One sampled completion, as the generator hands it to scoring."""
+
+    text: str
+    token_ids: list[int]
+    think_tokens: int  # tokens up to the end of the first think block (``segments.generation_split``)
+    answer_tokens: int  # the tokens after it
+    hit_max_new_tokens: bool  # stopped by the token budget, not by an end-of-sequence token
 
 
 def score_item(
-    generation: str,
-    gold: str,
-    answer_type: str,
-    choices: Sequence[str] | None,
-    num_think_tokens: int,
-    num_answer_tokens: int,
-    hit_max_new_tokens: bool,
-    token_ids: Sequence[int],
-    tags: CotTags = DEFAULT_TAGS,
+    parsed: ParsedGeneration, gold: Gold, generation: Generation, tags: CotTags = DEFAULT_TAGS
 ) -> dict:
-    """The flags of one generation.
+    """The flags of one generation; ``parsed`` is ``parse_generation(generation.text, tags)``.
 
-    * ``prediction``: the answer in canonical form (``normalize_answer``), or None; ``extracted``: not None.
-    * ``correct``: ``is_correct`` of the answer block's content against the gold.
+    * ``prediction``: the answer block read as the gold's type (``normalize_answer``, once), or None;
+      ``extracted``: not None.
+    * ``correct``: the prediction equals the gold's canonical form.
     * ``malformed``: no complete answer block.
     * ``unfinished``: generation stopped at ``max_new_tokens`` before any ``</think>``, i.e. still reasoning
       (or never opened a think block at all).
     * ``loop``: ``find_loop`` on the generated token ids (defaults).
-    * ``consistent``: ``consistency`` of the think block and the answer (None when undecidable).
+    * ``consistent``: ``consistency`` of the think block and the prediction (None when undecidable).
     * ``think_tokens``/``answer_tokens``: the token counts given by the generator.
     * ``anls``: ``anls`` of the answer body against the gold for ``free_text``/``anls`` items (0 without an
       answer), None for the other types.
     """
-    parsed = parse_generation(generation, tags)
-    prediction = normalize_answer(parsed.answer, answer_type, choices)
+    prediction = normalize_answer(parsed.answer, gold.answer_type, gold.choices)
     text_score = None
-    if answer_type in (FREE_TEXT, ANLS):
-        text_score = 0.0 if parsed.answer is None else anls(answer_body(parsed.answer), gold)
+    if gold.answer_type in (FREE_TEXT, ANLS):
+        text_score = 0.0 if parsed.answer is None else anls(answer_body(parsed.answer), gold.answer)
     return {
         "prediction": prediction,
         "extracted": prediction is not None,
-        "correct": is_correct(parsed.answer, gold, answer_type, choices),
+        "correct": prediction == gold.target,
         "malformed": parsed.malformed,
-        "unfinished": hit_max_new_tokens and tags.think_end not in generation,
-        "loop": find_loop(token_ids),
-        "consistent": consistency(parsed.think, parsed.answer, answer_type, choices),
-        "think_tokens": num_think_tokens,
-        "answer_tokens": num_answer_tokens,
+        "unfinished": generation.hit_max_new_tokens and tags.think_end not in generation.text,
+        "loop": find_loop(generation.token_ids),
+        "consistent": consistency(parsed.think, prediction, gold.answer_type, gold.choices),
+        "think_tokens": generation.think_tokens,
+        "answer_tokens": generation.answer_tokens,
         "anls": text_score,
     }
+
+
+# Flags that a benchmark adds to its items (``Benchmark.strict_match``, ``Benchmark.reasoning_check``) -> their rate.
+OPTIONAL_RATES = {"correct_strict": "accuracy_strict", "reasoning_correct": "reasoning_correct_rate"}
 
 
 def _p90(sorted_values: list[int]) -> int:
@@ -168,6 +189,10 @@ def _metrics(items: list[dict]) -> dict:
         metrics[f"{key}_mean"] = sum(values) / n
         metrics[f"{key}_median"] = float(statistics.median(values))
         metrics[f"{key}_p90"] = _p90(values)
+    for flag, name in OPTIONAL_RATES.items():
+        judged = [item[flag] for item in items if item.get(flag) is not None]
+        if judged:
+            metrics[name] = sum(judged) / len(judged)
     return metrics
 
 
@@ -183,6 +208,8 @@ def aggregate(items: list[dict], group_key: str | None = "question_type") -> dic
     * ``anls_mean``: the mean ANLS over the ``anls_n`` text items (None if 0).
     * ``{think,answer}_tokens_{mean,median,p90}``: arithmetic mean; median (mean of the two middle values for
       even ``n``); nearest-rank 90th percentile (``sorted[ceil(0.9 n) - 1]``, always an observed value).
+    * ``accuracy_strict``, ``reasoning_correct_rate``: the fraction of the items that carry the flag
+      ``correct_strict`` / ``reasoning_correct`` (added by the benchmark) with it set; absent when none does.
 
     Raises ``ValueError`` on no items, where every rate would be undefined.
     """

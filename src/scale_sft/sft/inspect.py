@@ -19,6 +19,7 @@ from scale_sft.data.prepare import prepare_dataset
 from scale_sft.models.processor import load_processor
 from scale_sft.segments import ANSWER, THINK
 from scale_sft.sft.collator import ScaleSFTCollator
+from scale_sft.tables import format_table
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 
@@ -46,14 +47,17 @@ def count_segment_tokens(dataset, processor, tags: CotTags = DEFAULT_TAGS, batch
     return np.array(think, dtype=float), np.array(answer, dtype=float)
 
 
-def format_table(stats: dict) -> str:
-    rows = [("THINK tokens", "think_tokens"), ("ANSWER tokens", "answer_tokens"), ("THINK/ANSWER", "ratio")]
-    lines = [f"{'':<15}{'mean':>10}{'median':>10}{'p90':>10}"]
-    for label, key in rows:
-        s = stats[key]
-        lines.append(f"{label:<15}{s['mean']:>10.1f}{s['median']:>10.1f}{s['p90']:>10.1f}")
-    lines.append(f"total THINK / total ANSWER tokens: {stats['total_ratio']:.1f}")
-    return "\n".join(lines)
+TABLE_ROWS = {"THINK tokens": "think_tokens", "ANSWER tokens": "answer_tokens", "THINK/ANSWER": "ratio"}
+
+
+def stats_table(stats: dict) -> str:
+    """Mean, median and p90 of the per-record THINK and ANSWER tokens and their ratio, and the total ratio."""
+    columns = {
+        stat: {label: stats[key][stat] for label, key in TABLE_ROWS.items()}
+        for stat in ("mean", "median", "p90")
+    }
+    table = format_table(columns, list(TABLE_ROWS), corner="", precision=1)
+    return f"{table}\ntotal THINK / total ANSWER tokens: {stats['total_ratio']:.1f}"
 
 
 def _histogram(think: np.ndarray, answer: np.ndarray, title: str, path: Path) -> None:
@@ -108,7 +112,7 @@ def inspect_data(
         "total_ratio": float(think.sum() / max(answer.sum(), 1)),
     }
     print(f"{dataset} [{split}] with {model}: {report.summary()}")
-    print(format_table(stats))
+    print(stats_table(stats))
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
