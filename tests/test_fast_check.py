@@ -109,6 +109,8 @@ def test_parallel_and_cached(arrow_dataset, qwen_processor, tiny_qwen_dir, monke
     reloaded = AutoProcessor.from_pretrained(tiny_qwen_dir)  # an equal processor, another object
     cached = check_dataset(dataset, reloaded, max_length=MAX_LENGTH, num_proc=2)
     assert cached.to_list() == single.to_list()
-    with pytest.raises(AssertionError, match="checked again"):  # other settings: no stale result
-        check_dataset(dataset, reloaded, max_length=MAX_LENGTH + 1)
+    other_resolution = AutoProcessor.from_pretrained(tiny_qwen_dir, max_pixels=28 * 28 * 4)
+    for processor, max_length in ((reloaded, MAX_LENGTH + 1), (other_resolution, MAX_LENGTH)):
+        with pytest.raises(AssertionError, match="checked again"):  # other settings: no stale result
+            check_dataset(dataset, processor, max_length=max_length)
     assert dataset.features["images"].feature.decode  # the caller's dataset still decodes its images

@@ -3,7 +3,7 @@
 ``check_record`` applies the same rules and skip reasons as the one-record-at-a-time check, but reads each image
 once at reduced scale (``read_image_size``) and counts its tokens from its size (``expanded_length``); only a
 processor whose size rules are not known runs in full. ``check_dataset`` maps it over a dataset with
-``num_proc`` processes, keeping images undecoded, and returns one row of results per record. ``datasets``
+``num_proc`` processes, reading images undecoded, and returns one row of results per record. ``datasets``
 caches that result by fingerprint (the dataset's, and a hash of the function with its processor and
 settings), so a second run on the same data and settings reads it back instead of checking again.
 """
@@ -93,9 +93,14 @@ def check_record(
     return RecordCheck(None, length, spans.answer_from_end == spans.completion_from_end)
 
 
-def _check_columns(record: dict, processor, tags: CotTags, max_length: int | None) -> dict:
-    reason, length, direct = check_record(record, processor, tags, max_length)
-    return {"skip_reason": reason, "length": length, "direct_answer": direct}
+def _check_batch(batch, processor, tags: CotTags, max_length: int | None) -> dict:
+    """``check_record`` over an Arrow batch, whose images are still undecoded ``{"bytes", "path"}`` values."""
+    checks = [check_record(record, processor, tags, max_length) for record in batch.to_pylist()]
+    return {
+        "skip_reason": [check.reason for check in checks],
+        "length": [check.length for check in checks],
+        "direct_answer": [check.direct for check in checks],
+    }
 
 
 def check_dataset(
@@ -109,18 +114,21 @@ def check_dataset(
     """``check_record`` for every record, in ``num_proc`` processes: a dataset of ``CHECK_FEATURES`` columns
     (``skip_reason``, ``length``, ``direct_answer``), one row per record in order.
 
-    Images are read undecoded (the check decodes them itself, at reduced scale). The result is cached next to
-    the dataset's own cache files when it has any; ``load_from_cache_file`` is passed to ``Dataset.map``.
+    The records are read as Arrow batches, so images reach the check undecoded (it decodes them itself, at
+    reduced scale) and nothing is rewritten but the three result columns. The result is cached next to the
+    dataset's own cache files when it has any; ``load_from_cache_file`` is passed to ``Dataset.map``.
     """
-    images = dataset.features.get("images")
-    if isinstance(getattr(images, "feature", None), datasets.Image) and images.feature.decode:
-        dataset = dataset.cast_column("images", datasets.List(datasets.Image(decode=False)))
-    return dataset.map(
-        _check_columns,
-        fn_kwargs={"processor": processor, "tags": tags, "max_length": max_length},
-        num_proc=num_proc,
-        remove_columns=dataset.column_names,
-        features=CHECK_FEATURES,
-        load_from_cache_file=load_from_cache_file,
-        desc="Checking records",
+    return (
+        dataset.with_format("arrow")
+        .map(
+            _check_batch,
+            batched=True,
+            fn_kwargs={"processor": processor, "tags": tags, "max_length": max_length},
+            num_proc=num_proc,
+            remove_columns=dataset.column_names,
+            features=CHECK_FEATURES,
+            load_from_cache_file=load_from_cache_file,
+            desc="Checking records",
+        )
+        .with_format(None)
     )
