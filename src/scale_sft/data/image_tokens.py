@@ -106,7 +106,11 @@ def image_placeholders(processor, sizes: Sequence[Size], **processor_kwargs) -> 
     None when the processor's rules are not known here.
     """
     rule = _PLACEHOLDER_RULES.get(type(processor).__name__)
-    return None if rule is None else rule(processor, sizes, **processor_kwargs)
+    if rule is None or not hasattr(
+        processor, "get_text_with_replacements"
+    ):  # unknown, or an older transformers
+        return None
+    return rule(processor, sizes, **processor_kwargs)
 
 
 def expanded_length(processor, text: str, sizes: Sequence[Size], **processor_kwargs) -> int | None:
