@@ -106,9 +106,8 @@ def image_placeholders(processor, sizes: Sequence[Size], **processor_kwargs) -> 
     None when the processor's rules are not known here.
     """
     rule = _PLACEHOLDER_RULES.get(type(processor).__name__)
-    if rule is None or not hasattr(
-        processor, "get_text_with_replacements"
-    ):  # unknown, or an older transformers
+    # None for an unknown processor, or a transformers release without the placeholder-replacement API
+    if rule is None or not hasattr(processor, "get_text_with_replacements"):
         return None
     return rule(processor, sizes, **processor_kwargs)
 
