@@ -50,6 +50,12 @@ def timed(fn, *args, **kwargs):
     return result, cpu_seconds() - cpu, time.perf_counter() - wall
 
 
+def best_of(repeats: int, fn, *args, **kwargs):
+    """``fn``'s last result and its least CPU and wall-clock seconds over ``repeats`` runs (the least-disturbed)."""
+    runs = [timed(fn, *args, **kwargs) for _ in range(repeats)]
+    return runs[-1][0], min(run[1] for run in runs), min(run[2] for run in runs)
+
+
 def photo_jpeg(rng: np.random.Generator) -> bytes:
     """A 640x480 JPEG with the cost of a photo: smooth colour gradients plus sensor-like noise, quality 90."""
     y, x = np.mgrid[0:480, 0:640]
@@ -172,7 +178,7 @@ def padding_fractions(n: int = 20_000, batch_size: int = 8, accumulation: int = 
     return fractions
 
 
-def benchmark(n: int, max_length: int, seed: int) -> dict:
+def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
     from scale_sft.data.fast_check import check_dataset
     from scale_sft.data.format import record_features, render_sample
     from scale_sft.data.prepare import prepare_dataset
@@ -187,12 +193,13 @@ def benchmark(n: int, max_length: int, seed: int) -> dict:
         datasets.Dataset.from_list(make_records(n, seed), features=features).save_to_disk(str(root / "data"))
         dataset = datasets.load_from_disk(str(root / "data"))
 
-        (kept, report), today_cpu, today_wall = timed(
-            prepare_dataset, dataset, processor, max_length=max_length
+        (kept, report), today_cpu, today_wall = best_of(
+            repeats, prepare_dataset, dataset, processor, max_length=max_length
         )
         new = {}
         for num_proc in (1, 2):
-            checks, cpu, wall = timed(
+            checks, cpu, wall = best_of(
+                repeats,
                 check_dataset,
                 dataset,
                 processor,
@@ -219,7 +226,9 @@ def benchmark(n: int, max_length: int, seed: int) -> dict:
         "new_1_process": new[1]["cpu_s"] / n,
         "new_2_processes": new[2]["cpu_s"] / n,
     }
-    efficiency_2 = new[1]["cpu_s"] / new[2]["cpu_s"]  # useful share of the CPU two processes spend
+    # The useful share of the CPU two processes spend; above 1 only by measurement noise, so capped there.
+    measured_efficiency_2 = new[1]["cpu_s"] / new[2]["cpu_s"]
+    efficiency_2 = min(1.0, measured_efficiency_2)
     projected = TARGET_RECORDS * per_record_cpu["new_1_process"] / (TARGET_CORES * efficiency_2)
     rerun["real_vocabulary_hash_cpu_s"] = real_vocabulary_hash_seconds()
     rerun_10k = rerun["wall_s"] + rerun["real_vocabulary_hash_cpu_s"]
@@ -241,6 +250,8 @@ def benchmark(n: int, max_length: int, seed: int) -> dict:
             for p in (1, 2)
         },
         "ratio_cpu_today_over_new_1_process": today_cpu / new[1]["cpu_s"],
+        "repeats": repeats,
+        "efficiency_2_processes_cpu_measured": measured_efficiency_2,
         "efficiency_2_processes_cpu": efficiency_2,
         "speedup_2_processes_wall": new[1]["wall_s"] / new[2]["wall_s"],
         "per_record_cpu_s": per_record_cpu,
@@ -290,7 +301,8 @@ def write_report(result: dict, command: str) -> None:
         "# Record preparation at scale\n\n"
         f"Command: `{command}` (one run; every figure below is from it). The machine was **shared with other "
         "sessions** (2 cores for several jobs), so CPU seconds (process + finished children) are the measure; "
-        "wall-clock is beside it and ratios are taken within this run.\n\n"
+        "wall-clock is beside it and ratios are taken within this run. Each path ran "
+        f"{r['repeats']} times; the table gives the least CPU and the least wall-clock seconds.\n\n"
         f"{r['n']} records, each a distinct 640x480 photo-like JPEG and a ~300-word trace, at Qwen2.5-VL's "
         f"published processor settings (391 image tokens per image; {r['mean_tokens_per_record']:.0f} tokens per "
         f"record on average), `max_length` {r['max_length']}; both paths keep the same {r['records_kept']} records "
@@ -298,8 +310,8 @@ def write_report(result: dict, command: str) -> None:
         "| path | CPU s | wall s | records / CPU s | records / wall s |\n| --- | --- | --- | --- | --- |\n"
         f"{table}\n"
         f"- Today's path costs **{r['ratio_cpu_today_over_new_1_process']:.1f}x** the CPU of the new one in one "
-        f"process. Two processes use the CPU at **{r['efficiency_2_processes_cpu']:.0%}** efficiency (CPU of 1 "
-        f"process / CPU of 2, start-up and merging included); wall-clock speed-up {r['speedup_2_processes_wall']:.2f}x "
+        f"process. Two processes use the CPU at **{r['efficiency_2_processes_cpu_measured']:.0%}** efficiency (CPU of 1 "
+        f"process / CPU of 2, start-up and merging included; the projection caps it at 100%); wall-clock speed-up {r['speedup_2_processes_wall']:.2f}x "
         "on the shared cores.\n"
         f"- **Projection, 200K records on 16 cores: {p['new_200k_on_16_cores_s']:.0f} s** = 200,000 x "
         f"{r['per_record_cpu_s']['new_1_process'] * 1e3:.2f} ms CPU per record / (16 x "
@@ -331,13 +343,14 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=300)
     parser.add_argument("--max_length", type=int, default=2048)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--repeats", type=int, default=3, help="runs per path; the least CPU time counts")
     parser.add_argument("--rerun", type=Path, help=argparse.SUPPRESS)  # internal: the cached rerun's process
     args = parser.parse_args()
     if args.rerun is not None:
         print(json.dumps(cached_rerun(args.rerun, args.max_length, num_proc=2)))
         return
-    result = benchmark(args.n, args.max_length, args.seed)
-    command = f"PYTHONPATH=src .venv/bin/python benchmarks/prep.py --n {args.n} --max_length {args.max_length} --seed {args.seed}"
+    result = benchmark(args.n, args.max_length, args.seed, args.repeats)
+    command = f"PYTHONPATH=src .venv/bin/python benchmarks/prep.py --n {args.n} --max_length {args.max_length} --seed {args.seed} --repeats {args.repeats}"
     write_report(result, command)
     print(json.dumps({k: v for k, v in result.items() if k != "padding_fraction"}, indent=2, default=str))
 
