@@ -48,8 +48,11 @@ def _make_tiny_model(argv: list[str]) -> None:
     parser.add_argument(
         "--special_tags", action="store_true", help="Make <think>/<answer> tags single special tokens."
     )
+    _add_tag_flags(parser)
     args = parser.parse_args(argv)
-    path = make_tiny_model(args.out, arch=args.arch, special_tags=args.special_tags, seed=args.seed)
+    path = make_tiny_model(
+        args.out, arch=args.arch, special_tags=args.special_tags, tags=_tags(args), seed=args.seed
+    )
     print(f"Saved a tiny {args.arch} model and processor to {path}")
 
 
@@ -88,7 +91,6 @@ def _eval(argv: list[str]) -> None:
     from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS
     from scale_sft.evaluation.runner import evaluate
     from scale_sft.method_config import MALFORMED_MODES
-    from scale_sft.tags import DEFAULT_TAGS, CotTags
 
     parser = argparse.ArgumentParser(
         prog="scale-sft eval", description="Generate on a benchmark and score it."
@@ -118,15 +120,14 @@ def _eval(argv: list[str]) -> None:
         choices=MALFORMED_MODES,
         help="A record whose gold answer cannot be read: skip and count it, or stop naming it.",
     )
-    for name, default in DEFAULT_TAGS.__dict__.items():
-        parser.add_argument(f"--{name}_tag", default=default, help=f"Tag string (default {default}).")
     parser.add_argument("--output_dir", default=None, help="Where predictions.jsonl and metrics.json go.")
     parser.add_argument("--trust_remote_code", action="store_true")
+    _add_tag_flags(parser)
     _add_processor_flags(parser)
     namespace = parser.parse_args(argv)
-    processor_options = _processor_options(namespace)
-    args = {k: v for k, v in vars(namespace).items() if k not in _processor_flag_names()}
-    tags = CotTags(**{name: args.pop(f"{name}_tag") for name in DEFAULT_TAGS.__dict__})
+    processor_options, tags = _processor_options(namespace), _tags(namespace)
+    skip = {*_processor_flag_names(), *_tag_flag_names()}
+    args = {k: v for k, v in vars(namespace).items() if k not in skip}
     evaluate(**args, tags=tags, processor_options=processor_options)
 
 
@@ -177,6 +178,7 @@ def _convert(argv: list[str]) -> None:
         "the stored gold answer is normalised either way.",
     )
     parser.add_argument("--out", required=True, help="Output directory (save_to_disk).")
+    _add_tag_flags(parser)
     args = parser.parse_args(argv)
     convert_and_save(
         args.source,
@@ -187,7 +189,28 @@ def _convert(argv: list[str]) -> None:
         args.image_root,
         allow_outside_images=args.allow_outside_images,
         keep_source_answer=args.keep_source_answer,
+        tags=_tags(args),
     )
+
+
+def _tag_flag_names() -> list[str]:
+    from scale_sft.tags import DEFAULT_TAGS
+
+    return [f"{name}_tag" for name in DEFAULT_TAGS.__dict__]
+
+
+def _add_tag_flags(parser: argparse.ArgumentParser) -> None:
+    """The tag flags ``train``/``grpo`` take (``--think_start_tag`` ...), for the other commands."""
+    from scale_sft.tags import DEFAULT_TAGS
+
+    for name, default in DEFAULT_TAGS.__dict__.items():
+        parser.add_argument(f"--{name}_tag", default=default, help=f"Tag string (default {default}).")
+
+
+def _tags(args: argparse.Namespace):
+    from scale_sft.tags import DEFAULT_TAGS, CotTags
+
+    return CotTags(**{name: getattr(args, f"{name}_tag") for name in DEFAULT_TAGS.__dict__})
 
 
 def _add_processor_flags(parser: argparse.ArgumentParser) -> None:
@@ -249,6 +272,7 @@ def _inspect_data(argv: list[str]) -> None:
     parser.add_argument("--limit", type=int, default=None, help="Inspect only the first N records.")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--trust_remote_code", action="store_true")
+    _add_tag_flags(parser)
     _add_processor_flags(parser)
     args = parser.parse_args(argv)
     inspect_data(
@@ -258,6 +282,7 @@ def _inspect_data(argv: list[str]) -> None:
         args.out,
         args.max_length,
         args.limit,
+        tags=_tags(args),
         batch_size=args.batch_size,
         trust_remote_code=args.trust_remote_code,
         processor_options=_processor_options(args),
