@@ -93,6 +93,20 @@ def check_eval_args(
     check_generation_args(batch_size, max_new_tokens, temperature, num_samples)
 
 
+def _score_and_write(batches, records, golds, bench, tags: CotTags, out: Path | None) -> list[dict]:
+    """Score each batch as it is generated; append its rows to ``predictions.jsonl`` at once."""
+    rows = []
+    with open(out / "predictions.jsonl", "w") if out is not None else nullcontext() as sink:
+        for index, samples in batches:
+            for row in score_record(records[index], golds[index], samples, bench, tags):
+                rows.append({"index": index, **row})
+                if sink is not None:
+                    sink.write(json.dumps(rows[-1]) + "\n")
+            if sink is not None:
+                sink.flush()
+    return rows
+
+
 def evaluate(
     model: str,
     benchmark: str = "synthetic",
@@ -134,15 +148,7 @@ def evaluate(
     batches = generate_batches(
         loaded_model, processor, records, batch_size, max_new_tokens, temperature, num_samples, tags
     )
-    rows = []
-    with open(out / "predictions.jsonl", "w") if out is not None else nullcontext() as sink:
-        for index, samples in batches:
-            for row in score_record(records[index], golds[index], samples, bench, tags):
-                rows.append({"index": index, **row})
-                if sink is not None:
-                    sink.write(json.dumps(rows[-1]) + "\n")
-            if sink is not None:
-                sink.flush()
+    rows = _score_and_write(batches, records, golds, bench, tags, out)
     metrics = aggregate(rows, "question_type")
     metrics["run"] = {
         "model": model,

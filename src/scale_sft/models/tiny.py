@@ -77,6 +77,31 @@ def train_bpe_tokenizer(
     )
 
 
+def _tokenizer_and_ids(
+    texts: Iterable[str], specials: list[str], size: TinySize, special_tags: bool, tags: CotTags, **named: str
+) -> tuple[PreTrainedTokenizerFast, dict[str, int]]:
+    """A tokenizer trained on ``texts`` with the family's special tokens, and those tokens' ids."""
+    tokenizer = train_bpe_tokenizer(texts, specials, size.vocab_size, **named)
+    if named.get("bos_token"):
+        _encode_with_bos(tokenizer, named["bos_token"])  # as Mistral's and Gemma's tokenizers do
+    if special_tags:
+        _add_tag_tokens(tokenizer, tags)
+    return tokenizer, {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
+
+
+def _text_config(size: TinySize, vocab_size: int) -> dict:
+    """The language-model sizes every family shares."""
+    return {
+        "vocab_size": vocab_size,
+        "hidden_size": size.hidden_size,
+        "intermediate_size": size.intermediate_size,
+        "num_hidden_layers": size.num_layers,
+        "num_attention_heads": size.num_heads,
+        "num_key_value_heads": size.num_kv_heads,
+        "max_position_embeddings": 2048,
+    }
+
+
 def _encode_with_bos(tokenizer: PreTrainedTokenizerFast, bos: str) -> None:
     """Put ``bos`` first whenever the tokenizer is asked for special tokens, as Mistral's and Gemma's do."""
     tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
@@ -94,42 +119,14 @@ def _add_tag_tokens(tokenizer: PreTrainedTokenizerFast, tags: CotTags) -> None:
     )
 
 
-def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
-    """A tiny ``Qwen2_5_VLForConditionalGeneration`` and its real processor classes."""
-    from transformers import (
-        Qwen2_5_VLConfig,
-        Qwen2_5_VLForConditionalGeneration,
-        Qwen2_5_VLProcessor,
-        Qwen2VLImageProcessor,
-        Qwen2VLVideoProcessor,
-    )
+def _qwen2_5_vl_config(size: TinySize, vocab_size: int, ids: dict[str, int]):
+    from transformers import Qwen2_5_VLConfig
 
-    specials = [
-        "<|endoftext|>",
-        "<|im_start|>",
-        "<|im_end|>",
-        "<|vision_start|>",
-        "<|vision_end|>",
-        "<|image_pad|>",
-        "<|video_pad|>",
-    ]
-    tokenizer = train_bpe_tokenizer(
-        texts, specials, size.vocab_size, pad_token="<|endoftext|>", eos_token="<|im_end|>"
-    )
-    if special_tags:
-        _add_tag_tokens(tokenizer, tags)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
     head_dim = size.hidden_size // size.num_heads
     eighth = head_dim // 16  # M-RoPE splits the head_dim / 2 rotary pairs 2:3:3 into time, height, width
-    config = Qwen2_5_VLConfig(
+    return Qwen2_5_VLConfig(
         text_config={
-            "vocab_size": len(tokenizer),
-            "hidden_size": size.hidden_size,
-            "intermediate_size": size.intermediate_size,
-            "num_hidden_layers": size.num_layers,
-            "num_attention_heads": size.num_heads,
-            "num_key_value_heads": size.num_kv_heads,
-            "max_position_embeddings": 2048,
+            **_text_config(size, vocab_size),
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 10000.0,
@@ -157,6 +154,30 @@ def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, t
         vision_end_token_id=ids["<|vision_end|>"],
         tie_word_embeddings=True,
     )
+
+
+def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
+    """A tiny ``Qwen2_5_VLForConditionalGeneration`` and its real processor classes."""
+    from transformers import (
+        Qwen2_5_VLForConditionalGeneration,
+        Qwen2_5_VLProcessor,
+        Qwen2VLImageProcessor,
+        Qwen2VLVideoProcessor,
+    )
+
+    specials = [
+        "<|endoftext|>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<|vision_start|>",
+        "<|vision_end|>",
+        "<|image_pad|>",
+        "<|video_pad|>",
+    ]
+    tokenizer, ids = _tokenizer_and_ids(
+        texts, specials, size, special_tags, tags, pad_token="<|endoftext|>", eos_token="<|im_end|>"
+    )
+    config = _qwen2_5_vl_config(size, len(tokenizer), ids)
     torch.manual_seed(seed)
     model = Qwen2_5_VLForConditionalGeneration(config)
     # Small images keep sequences short on CPU: at most 16x16 patches of 14 px (64 image tokens after merging).
@@ -170,60 +191,18 @@ def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, t
     return model, processor
 
 
-def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
-    """A tiny ``Gemma3ForConditionalGeneration`` (Gemma 3 text + SigLIP vision) and its real processor classes."""
-    from transformers import (
-        Gemma3Config,
-        Gemma3ForConditionalGeneration,
-        Gemma3ImageProcessor,
-        Gemma3Processor,
-        Gemma3TextConfig,
-        SiglipVisionConfig,
-    )
+def _gemma3_config(
+    size: TinySize, vocab_size: int, ids: dict[str, int], image_size: int, mm_tokens_per_image: int
+):
+    from transformers import Gemma3Config, Gemma3TextConfig, SiglipVisionConfig
 
-    # Real Gemma ids: <pad> 0, <eos> 1, <bos> 2, <unk> 3.
-    specials = [
-        "<pad>",
-        "<eos>",
-        "<bos>",
-        "<unk>",
-        "<start_of_turn>",
-        "<end_of_turn>",
-        "<start_of_image>",
-        "<end_of_image>",
-        "<image_soft_token>",
-    ]
-    texts = [*texts, *["user\nmodel\n"] * 100]  # the template's role names
-    tokenizer = train_bpe_tokenizer(
-        texts,
-        specials,
-        size.vocab_size,
-        pad_token="<pad>",
-        eos_token="<eos>",
-        bos_token="<bos>",
-        unk_token="<unk>",
-        boi_token="<start_of_image>",
-        eoi_token="<end_of_image>",
-        image_token="<image_soft_token>",
-    )
-    _encode_with_bos(tokenizer, "<bos>")  # as Gemma's tokenizer does; its template writes `<bos>` too
-    if special_tags:
-        _add_tag_tokens(tokenizer, tags)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
-    # A 112 px image is 8x8 SigLIP patches of 14 px, average-pooled 2x2 into 16 soft tokens.
-    image_size, patch_size, mm_tokens_per_image = 112, 14, 16
+    patch_size = 14
     head_dim = size.hidden_size // size.num_heads
-    config = Gemma3Config(
+    return Gemma3Config(
         text_config=Gemma3TextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=size.hidden_size,
-            intermediate_size=size.intermediate_size,
-            num_hidden_layers=size.num_layers,
-            num_attention_heads=size.num_heads,
-            num_key_value_heads=size.num_kv_heads,
+            **_text_config(size, vocab_size),
             head_dim=head_dim,
             query_pre_attn_scalar=head_dim,
-            max_position_embeddings=2048,
             # Gemma 3 interleaves sliding-window and global layers (5:1); a window shorter than a sample keeps
             # both kinds of mask in play.
             sliding_window=128,
@@ -247,6 +226,35 @@ def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags:
         image_token_index=ids["<image_soft_token>"],
         tie_word_embeddings=True,
     )
+
+
+def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
+    """A tiny ``Gemma3ForConditionalGeneration`` (Gemma 3 text + SigLIP vision) and its real processor classes."""
+    from transformers import (
+        Gemma3ForConditionalGeneration,
+        Gemma3ImageProcessor,
+        Gemma3Processor,
+    )
+
+    # Real Gemma ids: <pad> 0, <eos> 1, <bos> 2, <unk> 3.
+    specials = [
+        "<pad>",
+        "<eos>",
+        "<bos>",
+        "<unk>",
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "<start_of_image>",
+        "<end_of_image>",
+        "<image_soft_token>",
+    ]
+    texts = [*texts, *["user\nmodel\n"] * 100]  # the template's role names
+    tokenizer, ids = _tokenizer_and_ids(
+        texts, specials, size, special_tags, tags, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>",
+        unk_token="<unk>", boi_token="<start_of_image>", eoi_token="<end_of_image>", image_token="<image_soft_token>",
+    )  # fmt: skip
+    image_size, mm_tokens_per_image = 112, 16  # 8x8 SigLIP patches of 14 px, average-pooled 2x2
+    config = _gemma3_config(size, len(tokenizer), ids, image_size, mm_tokens_per_image)
     torch.manual_seed(seed)
     model = Gemma3ForConditionalGeneration(config)
     # Instruction-tuned Gemma stops at either <eos> or <end_of_turn>.
@@ -268,48 +276,15 @@ def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags:
     return model, processor
 
 
-def build_llava_next(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
-    """A tiny ``LlavaNextForConditionalGeneration`` (Mistral text + CLIP vision) and its real processor classes."""
-    from transformers import (
-        CLIPVisionConfig,
-        LlavaNextConfig,
-        LlavaNextForConditionalGeneration,
-        LlavaNextImageProcessor,
-        LlavaNextProcessor,
-        MistralConfig,
-    )
+def _llava_next_config(
+    size: TinySize, vocab_size: int, ids: dict[str, int], image_size: int, patch_size: int, pinpoints: list
+):
+    from transformers import CLIPVisionConfig, LlavaNextConfig, MistralConfig
 
-    # Real Mistral ids: <unk> 0, <s> 1, </s> 2; LLaVA-NeXT adds <image> and <pad>. [INST] is plain text.
-    specials = ["<unk>", "<s>", "</s>", "<image>", "<pad>"]
-    texts = [*texts, *["[INST] [/INST]"] * 100]  # the template's turn markers
-    tokenizer = train_bpe_tokenizer(
-        texts,
-        specials,
-        size.vocab_size,
-        pad_token="<pad>",
-        eos_token="</s>",
-        bos_token="<s>",
-        unk_token="<unk>",
-        image_token="<image>",
-    )
-    _encode_with_bos(tokenizer, "<s>")  # as Mistral's tokenizer does; the template does not write it
-    if special_tags:
-        _add_tag_tokens(tokenizer, tags)
-    ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
-    # CLIP at 56 px with 14 px patches: 4x4 features per view. A 112 px image picks the 112x112 pinpoint: a base
-    # view plus 2x2 crops of 56 px, so 16 + 8x8 + 8 newlines = 88 image tokens (CLS dropped, "default" strategy).
-    image_size, patch_size = 56, 14
-    pinpoints = [[56, 56], [56, 112], [112, 56], [112, 112]]
-    config = LlavaNextConfig(
+    return LlavaNextConfig(
         text_config=MistralConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=size.hidden_size,
-            intermediate_size=size.intermediate_size,
-            num_hidden_layers=size.num_layers,
-            num_attention_heads=size.num_heads,
-            num_key_value_heads=size.num_kv_heads,
+            **_text_config(size, vocab_size),
             head_dim=size.hidden_size // size.num_heads,
-            max_position_embeddings=2048,
             sliding_window=None,
             bos_token_id=ids["<s>"],
             eos_token_id=ids["</s>"],
@@ -331,6 +306,28 @@ def build_llava_next(texts: Iterable[str], size: TinySize, special_tags: bool, t
         image_seq_length=(image_size // patch_size) ** 2,
         tie_word_embeddings=False,
     )
+
+
+def build_llava_next(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
+    """A tiny ``LlavaNextForConditionalGeneration`` (Mistral text + CLIP vision) and its real processor classes."""
+    from transformers import (
+        LlavaNextForConditionalGeneration,
+        LlavaNextImageProcessor,
+        LlavaNextProcessor,
+    )
+
+    # Real Mistral ids: <unk> 0, <s> 1, </s> 2; LLaVA-NeXT adds <image> and <pad>. [INST] is plain text.
+    specials = ["<unk>", "<s>", "</s>", "<image>", "<pad>"]
+    texts = [*texts, *["[INST] [/INST]"] * 100]  # the template's turn markers
+    tokenizer, ids = _tokenizer_and_ids(
+        texts, specials, size, special_tags, tags, pad_token="<pad>", eos_token="</s>", bos_token="<s>",
+        unk_token="<unk>", image_token="<image>",
+    )  # fmt: skip
+    # CLIP at 56 px with 14 px patches: 4x4 features per view. A 112 px image picks the 112x112 pinpoint: a base
+    # view plus 2x2 crops of 56 px, so 16 + 8x8 + 8 newlines = 88 image tokens (CLS dropped, "default" strategy).
+    image_size, patch_size = 56, 14
+    pinpoints = [[56, 56], [56, 112], [112, 56], [112, 112]]
+    config = _llava_next_config(size, len(tokenizer), ids, image_size, patch_size, pinpoints)
     torch.manual_seed(seed)
     model = LlavaNextForConditionalGeneration(config)
     model.generation_config.pad_token_id = ids["<pad>"]
