@@ -1,7 +1,8 @@
 """The ``scale-sft grpo`` recipe: GRPO from a ``scale-sft train`` checkpoint (full or LoRA) on the same data.
 
 The dataset is the training format seen prompt-only: each record's conversation without its assistant
-target, its images, and the gold ``answer`` / ``answer_type`` / ``choices`` the rewards read.
+target, its images, and the gold ``answer`` / ``answer_type`` / ``choices`` the rewards read. Records are
+checked as for SFT, plus their gold answer (``gold_problem``), before any generation.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from pathlib import Path
 import datasets
 from trl import ModelConfig, get_peft_config
 
-from scale_sft.data.format import prompt_messages
+from scale_sft.data.format import LETTERS, prompt_messages
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
+from scale_sft.evaluation.answers import ANSWER_TYPES, MULTIPLE_CHOICE, normalize_answer
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
 from scale_sft.grpo.rewards import build_rewards
-from scale_sft.models.loading import load_model_and_processor
+from scale_sft.models.loading import base_model_record, load_model_and_processor
 
 
 @dataclass
@@ -34,6 +36,21 @@ class GRPOArguments:
         default=None, metadata={"help": "save_to_disk directory, JSON/JSONL file, or hub dataset name."}
     )
     dataset_split: str = field(default="train", metadata={"help": "Split to train on."})
+
+
+def gold_problem(record: dict) -> str | None:
+    """Why the record's gold answer cannot be rewarded (None when it can): the accuracy reward must be able
+    to read it as its ``answer_type``, and a multiple-choice gold must be the letter of one of its choices."""
+    answer, kind, choices = record.get("answer"), record.get("answer_type"), record.get("choices") or []
+    if not isinstance(answer, str) or not answer.strip():
+        return "no gold answer"
+    if kind not in ANSWER_TYPES:
+        return "unknown answer_type"
+    if kind == MULTIPLE_CHOICE and answer.strip() not in list(LETTERS[: len(choices)]):
+        return "gold answer not a choice letter"
+    if normalize_answer(answer, kind, choices or None) is None:
+        return "gold answer unreadable as its answer_type"
+    return None
 
 
 def prompt_only(dataset: datasets.Dataset) -> datasets.Dataset:
@@ -63,12 +80,13 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
     """Run GRPO and save the model, processor and ``run.json`` (wall-clock, generated tokens) to ``output_dir``."""
     if not script_args.model or not script_args.dataset:
         raise ValueError("Both --model and --dataset are required.")
+    config.claim_output_dir()
     started = time.perf_counter()
     model, processor = load_model_and_processor(
         script_args.model, model_args.dtype, config.trust_remote_code, model_args.attn_implementation
     )
     raw = load_cot_dataset(script_args.dataset, script_args.dataset_split)
-    dataset, report = prepare_dataset(raw, processor, config.tags)
+    dataset, report = prepare_dataset(raw, processor, config.tags, config.malformed, check=gold_problem)
     print(f"GRPO data: {report.summary()}", flush=True)
     trainer = ScaleGRPOTrainer(
         model,
@@ -85,6 +103,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
     run = {
         "command": "grpo",
         "model": script_args.model,
+        "base_model": base_model_record(script_args.model),
         "dataset": script_args.dataset,
         "data": report.to_dict(),
         "rewards": config.rewards,
@@ -93,6 +112,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
         "train_runtime_s": result.metrics.get("train_runtime"),
         "generated_tokens": trainer.generated_tokens,
         "global_step": trainer.state.global_step,
+        "nonfinite_steps_skipped": trainer.nonfinite_steps,
         "train_metrics": result.metrics,
         "script_args": asdict(script_args),
         "model_args": asdict(model_args),
