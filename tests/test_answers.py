@@ -13,6 +13,7 @@ from scale_sft.evaluation.answers import (
     MULTIPLE_CHOICE,
     NUMERIC,
     Gold,
+    GoldError,
     anls,
     extract_answer,
     is_correct,
@@ -274,9 +275,10 @@ GOLD_FAULTS = [
 
 @pytest.mark.parametrize(("record", "reason"), GOLD_FAULTS)
 def test_validate_gold_names_the_fault(record, reason):
-    assert reason in validate_gold(record)
-    with pytest.raises(ValueError, match=re.escape(reason)):
+    with pytest.raises(GoldError, match=re.escape(reason)) as raised:
         read_gold(record)
+    assert validate_gold(record) == raised.value.reason  # the category skips are counted under
+    assert str(raised.value).startswith(raised.value.reason + ": ")
 
 
 def test_read_gold_canonical_target():

@@ -72,3 +72,155 @@ def test_load_from_disk_and_bad_paths(synthetic_dir, tmp_path):
     (tmp_path / "data.csv").write_text("a,b")
     with pytest.raises(DataError, match="expected"):
         load_cot_dataset(str(tmp_path / "data.csv"))
+
+
+# Record-level faults (issue 14): each one a counted skip under its own reason, never an abort or a shift.
+
+IMAGE = Image.new("RGB", (56, 56), "red")
+GOOD = cot_completion("two red shapes", "2")
+
+
+def _messages(completion=GOOD, question="How many?", num_images=1):
+    return [user_message(question, num_images), assistant_message(completion)]
+
+
+def _reasons(records, processor, **kwargs):
+    """The skip reasons of ``records`` (an in-memory dataset, images encoded as the datasets library does)."""
+    _, report = prepare_dataset(datasets.Dataset.from_list([_ok_record(), *records]), processor, **kwargs)
+    assert report.kept == 1
+    return dict(report.skipped)
+
+
+def _ok_record():
+    return {"messages": _messages(), "images": [IMAGE], "id": "ok"}
+
+
+def test_image_part_outside_a_user_turn_is_skipped(qwen_processor):
+    # The image sits in the assistant turn, none in the user turn: the counts agree, but the processor's image
+    # expansion inside the completion would shift every label measured from the end of the text.
+    assistant = {"role": "assistant", "content": [{"type": "image"}, {"type": "text", "text": GOOD}]}
+    system = {"role": "system", "content": [{"type": "image"}, {"type": "text", "text": "Look."}]}
+    records = [
+        {"messages": [user_message("How many?", 0), assistant], "images": [IMAGE]},
+        {"messages": [system, *_messages(num_images=0)], "images": [IMAGE]},
+    ]
+    assert _reasons(records, qwen_processor) == {"image outside a user turn": 2}
+
+
+@pytest.mark.parametrize("completion", ["", "  \n\t "])
+def test_empty_target_is_skipped_not_a_direct_answer(qwen_processor, completion):
+    records = [{"messages": _messages(completion), "images": [IMAGE]}]
+    assert _reasons(records, qwen_processor) == {"empty target": 1}
+
+
+@pytest.mark.parametrize(
+    ("record", "reason"),
+    [
+        ({"messages": [user_message("Q?"), {"role": "assistant", "content": None}]}, "invalid message content"),
+        ({"messages": [user_message("Q?"), {"role": "assistant", "content": [None]}]}, "invalid message content"),
+        ({"messages": [user_message("Q?"), {"role": "robot", "content": [{"type": "text", "text": GOOD}]}]},
+         "invalid message"),
+        ({"messages": _messages(question="Count <|image_pad|> here"), "images": [IMAGE]}, "special token in text"),
+        ({"messages": _messages(GOOD + "<|im_end|>"), "images": [IMAGE]}, "special token in text"),
+        ({"messages": [{"role": "system", "content": [{"type": "text", "text": "</s><|endoftext|>"}]},
+                       *_messages()], "images": [IMAGE]}, "special token in text"),
+    ],
+)  # fmt: skip
+def test_bad_record_is_a_counted_skip(qwen_processor, record, reason):
+    record.setdefault("images", [IMAGE])
+    assert _reasons([record], qwen_processor) == {reason: 1}
+    # and with malformed="error", an error naming the record
+    bad = datasets.Dataset.from_list([_ok_record(), {**record, "id": "r-7"}])
+    with pytest.raises(DataError, match=f"Record 1 \\(id r-7\\): {reason}"):
+        prepare_dataset(bad, qwen_processor, malformed="error")
+
+
+@pytest.mark.parametrize("images", [[3], 3, ["img.png", None]])
+def test_images_that_are_not_paths_or_images(qwen_processor, images):
+    data = datasets.Dataset.from_list([{"messages": _messages(), "images": images, "id": "x"}])
+    with pytest.raises(DataError, match="Record 0 \\(id x\\): invalid image entry"):
+        prepare_dataset(data, qwen_processor, malformed="error")
+
+
+def test_tag_tokens_are_not_special_token_faults(tiny_qwen_dir):
+    from transformers import AutoProcessor
+
+    from scale_sft.data.prepare import special_token_pattern
+
+    processor = AutoProcessor.from_pretrained(tiny_qwen_dir)
+    processor.tokenizer.add_special_tokens(
+        {"additional_special_tokens": ["<think>", "</think>", "<answer>", "</answer>"]},
+        replace_extra_special_tokens=False,
+    )
+    pattern = special_token_pattern(processor)
+    assert "<think>" in processor.tokenizer.all_special_tokens and not pattern.search(GOOD)
+    assert pattern.search("<|image_pad|>") and pattern.search("<|im_end|>")
+
+
+def test_decompression_bomb_is_skipped(tmp_path, qwen_processor, monkeypatch):
+    # PIL raises DecompressionBombError (not an OSError) above 2 * MAX_IMAGE_PIXELS: 200x200 here, not 56x56.
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 10_000)
+    bomb = Image.new("RGB", (200, 200))
+    IMAGE.save(tmp_path / "img.png")
+    bomb.save(tmp_path / "bomb.png")
+    path = tmp_path / "data.jsonl"
+    path.write_text(
+        "\n".join(json.dumps({"messages": _messages(), "images": [n]}) for n in ("img.png", "bomb.png"))
+    )
+    from_files = load_cot_dataset(str(path))  # image paths, opened by the check
+    decoded = datasets.Dataset.from_list([_ok_record(), {"messages": _messages(), "images": [bomb]}])
+    for dataset in (from_files, decoded):  # ... and an image column decoded when the record is read
+        _, report = prepare_dataset(dataset, qwen_processor)
+        assert report.kept == 1 and report.skipped == {"image too large (decompression bomb)": 1}
+
+
+def test_template_error_is_a_counted_skip(tmp_path):
+    from transformers import AutoProcessor
+
+    from scale_sft.models.tiny import make_tiny_model
+
+    processor = AutoProcessor.from_pretrained(make_tiny_model(tmp_path / "llava", arch="llava_next"))
+    system = {"role": "system", "content": [{"type": "text", "text": "Be brief."}]}
+    records = [{"messages": [system, *_messages()], "images": [IMAGE]}]
+    assert _reasons(records, processor) == {
+        "chat template error: Only user and assistant roles are supported.": 1
+    }
+
+
+def test_sixteen_bit_png_is_scaled_not_clipped(tmp_path, qwen_processor):
+    import numpy as np
+
+    Image.fromarray(np.full((56, 56), 30000, dtype=np.uint16)).save(tmp_path / "deep.png")
+    IMAGE.save(tmp_path / "img.png")
+    path = tmp_path / "data.jsonl"
+    path.write_text(
+        "\n".join(json.dumps({"messages": _messages(), "images": [n]}) for n in ("img.png", "deep.png"))
+    )
+    kept, report = prepare_dataset(load_cot_dataset(str(path)), qwen_processor)
+    assert report.kept == 2
+    assert kept[0]["images"][0].getpixel((0, 0)) == (255, 0, 0)
+    assert (
+        kept[1]["images"][0].mode == "RGB" and kept[1]["images"][0].getpixel((0, 0)) == (117,) * 3
+    )  # 30000/257
+
+
+@pytest.mark.parametrize(
+    ("mode_values", "pixel"),
+    [
+        (("I;16", [[0, 65535]]), [0, 255]),
+        (("I", [[0, 1000]]), [0, 4]),  # a 16-bit image widened to 32 bits
+        (("I", [[-10, 10]]), [0, 255]),  # outside 16 bits: stretched
+        (("F", [[0.0, 0.5]]), [0, 128]),
+        (("F", [[-2.0, 2.0]]), [0, 255]),
+    ],
+)
+def test_to_rgb_scales_high_depth_modes(mode_values, pixel):
+    import numpy as np
+
+    from scale_sft.data.images import to_rgb
+
+    mode, values = mode_values
+    dtype = {"I;16": np.uint16, "I": np.int32, "F": np.float32}[mode]
+    image = Image.fromarray(np.array(values, dtype=dtype))
+    assert image.mode == mode
+    assert [to_rgb(image).getpixel((x, 0)) for x in range(2)] == [(p,) * 3 for p in pixel]

@@ -134,13 +134,12 @@ def test_gold_answers_are_read_when_the_benchmark_loads(tmp_path):
         "read": 5,
         "evaluated": 2,
         "gold_skipped": {
-            "gold answer 'many' cannot be read as numeric": 1,
-            "gold answer '7 or 8' cannot be read as numeric": 1,
-            "answer_type None is not one of ('multiple_choice', 'numeric', 'free_text', 'anls')": 1,
+            "gold answer unreadable": 2,  # 'many' and '7 or 8' as numeric
+            "unknown answer_type": 1,
         },
     }
     assert load_records(benchmark, limit=1)[2]["read"] == 1
-    with pytest.raises(ValueError, match=r"Record 1 \(id 'bad-1'\): gold answer 'many' cannot be read"):
+    with pytest.raises(ValueError, match=r"Record 1 \(id 'bad-1'\): gold answer unreadable: gold answer 'many' cannot be read"):
         load_records(benchmark, malformed="error")
     with pytest.raises(ValueError, match="no record with a readable gold"):
         load_records(get_benchmark(str(_records_file(tmp_path, GOLDS[1:2]))))

@@ -292,40 +292,51 @@ class Gold:
     target: str
 
 
+class GoldError(ValueError):
+    """A gold answer that cannot be scored: ``reason`` is its category (what skips are counted under), the
+    message says what was found."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+
+
 def read_gold(record: Mapping) -> Gold:
     """The gold answer of a record (``answer``, ``answer_type``, optional ``choices``), checked.
 
-    Raises ``ValueError`` with the reason when ``answer_type`` is not one of ``ANSWER_TYPES``, ``answer`` is not a
-    non-empty string, ``choices`` is not a list of strings (at most ``len(LETTERS)``), or the answer cannot be
-    read as its type (``normalize_answer`` gives None: no letter among the choices, no single number, ...).
+    Raises ``GoldError`` (a ``ValueError``) when ``answer_type`` is not one of ``ANSWER_TYPES``, ``answer`` is
+    not a non-empty string, ``choices`` is not a list of strings (at most ``len(LETTERS)``), or the answer cannot
+    be read as its type (``normalize_answer`` gives None: no letter among the choices, no single number, ...).
     Empty ``choices`` mean none (a multiple-choice gold is then any letter).
     """
     answer, answer_type, choices = record.get("answer"), record.get("answer_type"), record.get("choices")
     if answer_type not in ANSWER_TYPES:
-        raise ValueError(f"answer_type {answer_type!r} is not one of {ANSWER_TYPES}")
+        raise GoldError("unknown answer_type", f"answer_type {answer_type!r} is not one of {ANSWER_TYPES}")
     if not isinstance(answer, str) or not answer.strip():
-        raise ValueError(f"answer {answer!r} is not a non-empty string")
+        raise GoldError("no gold answer", f"answer {answer!r} is not a non-empty string")
     if choices is not None and (isinstance(choices, str) or not all(isinstance(c, str) for c in choices)):
-        raise ValueError(f"choices {choices!r} are not a list of strings")
+        raise GoldError("invalid choices", f"choices {choices!r} are not a list of strings")
     if choices is not None and len(choices) > len(LETTERS):
-        raise ValueError(f"{len(choices)} choices, more than the {len(LETTERS)} option letters")
+        raise GoldError(
+            "invalid choices", f"{len(choices)} choices, more than the {len(LETTERS)} option letters"
+        )
     choices = tuple(choices) if choices else None
     target = normalize_answer(answer, answer_type, choices)
     if target is None:
-        raise ValueError(f"gold answer {answer!r} cannot be read as {answer_type}")
+        raise GoldError("gold answer unreadable", f"gold answer {answer!r} cannot be read as {answer_type}")
     return Gold(answer, answer_type, choices, target)
 
 
 def validate_gold(record: Mapping) -> str | None:
-    """Why a record's gold answer cannot be scored (``read_gold``'s reason), or None when it can.
+    """The category of the reason a record's gold answer cannot be scored (``GoldError.reason``), or None.
 
     Call it when a dataset is loaded for evaluation or GRPO, so that a bad gold answer is a counted skip (or
     an error naming the record) before any generation, not a crash after it.
     """
     try:
         read_gold(record)
-    except ValueError as err:
-        return str(err)
+    except GoldError as err:
+        return err.reason
     return None
 
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from scale_sft.data.converters import convert
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.synthetic import make_records, scene_facts
-from scale_sft.evaluation.answers import Gold, read_gold
+from scale_sft.evaluation.answers import Gold, GoldError, read_gold
 from scale_sft.method_config import MALFORMED_MODES
 
 
@@ -174,10 +174,10 @@ def load_records(
         record = loaded[index]
         try:
             golds.append(read_gold(record))
-        except ValueError as err:
+        except GoldError as err:
             if malformed == "error":
                 raise ValueError(f"Record {index} (id {record.get('id')!r}): {err}.") from err
-            skipped[str(err)] += 1
+            skipped[err.reason] += 1
             continue
         records.append(record)
     if skipped:

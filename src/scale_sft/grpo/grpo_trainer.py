@@ -9,9 +9,12 @@ from __future__ import annotations
 import torch
 from trl import GRPOTrainer
 
+from scale_sft.nonfinite import NonFiniteGuard
 
-class ScaleGRPOTrainer(GRPOTrainer):
-    """``GRPOTrainer`` with a ``generated_tokens`` counter over all ranks."""
+
+class ScaleGRPOTrainer(NonFiniteGuard, GRPOTrainer):
+    """``GRPOTrainer`` with a ``generated_tokens`` counter over all ranks; a non-finite step stops (or is
+    skipped, counted) as in SFT (``NonFiniteGuard``)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

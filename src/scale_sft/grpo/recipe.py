@@ -1,7 +1,8 @@
 """The ``scale-sft grpo`` recipe: GRPO from a ``scale-sft train`` checkpoint (full or LoRA) on the same data.
 
 The dataset is the training format seen prompt-only: each record's conversation without its assistant
-target, its images, and the gold ``answer`` / ``answer_type`` / ``choices`` the rewards read.
+target, its images, and the gold ``answer`` / ``answer_type`` / ``choices`` the rewards read. Records are
+checked as for SFT, plus their gold answer (``gold_problem``), before any generation.
 """
 
 from __future__ import annotations
@@ -17,10 +18,11 @@ from trl import ModelConfig, get_peft_config
 from scale_sft.data.format import prompt_messages
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
+from scale_sft.evaluation.answers import validate_gold
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
 from scale_sft.grpo.rewards import build_rewards
-from scale_sft.models.loading import load_model_and_processor
+from scale_sft.models.loading import base_model_record, load_model_and_processor
 from scale_sft.models.processor import ProcessorArguments
 
 
@@ -64,6 +66,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
     """Run GRPO and save the model, processor and ``run.json`` (wall-clock, generated tokens) to ``output_dir``."""
     if not script_args.model or not script_args.dataset:
         raise ValueError("Both --model and --dataset are required.")
+    config.claim_output_dir()
     started = time.perf_counter()
     model, processor = load_model_and_processor(
         script_args.model,
@@ -73,7 +76,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
         script_args.processor_options(),
     )
     raw = load_cot_dataset(script_args.dataset, script_args.dataset_split)
-    dataset, report = prepare_dataset(raw, processor, config.tags)
+    dataset, report = prepare_dataset(raw, processor, config.tags, config.malformed, check=validate_gold)
     print(f"GRPO data: {report.summary()}", flush=True)
     trainer = ScaleGRPOTrainer(
         model,
@@ -90,6 +93,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
     run = {
         "command": "grpo",
         "model": script_args.model,
+        "base_model": base_model_record(script_args.model),
         "dataset": script_args.dataset,
         "data": report.to_dict(),
         "rewards": config.rewards,
@@ -98,6 +102,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
         "train_runtime_s": result.metrics.get("train_runtime"),
         "generated_tokens": trainer.generated_tokens,
         "global_step": trainer.state.global_step,
+        "nonfinite_steps_skipped": trainer.nonfinite_steps,
         "train_metrics": result.metrics,
         "script_args": asdict(script_args),
         "model_args": asdict(model_args),

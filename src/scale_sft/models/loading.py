@@ -1,13 +1,106 @@
-"""Loading a vision-language model and its processor by hub name or local path (the same code path for both)."""
+"""Loading a vision-language model and its processor by hub name or local path (the same code path for both).
+
+A LoRA output records its base model (PEFT's ``base_model_name_or_path``) as the absolute path the base was
+loaded from, and ``run.json`` adds the base's fingerprint; loading refuses an adapter whose base differs.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 from pathlib import Path
 
 import torch
 from transformers import AutoModelForImageTextToText
+from transformers.utils import cached_file
 
 from scale_sft.models.processor import load_processor
+
+logger = logging.getLogger(__name__)
+
+FINGERPRINT_FILES = ("config.json", "adapter_config.json")
+FINGERPRINT_CHUNK = 1 << 20  # bytes read from each end of every weights file
+
+
+def resolve_model(name_or_path: str) -> str:
+    """A local model directory as an absolute path, so a saved reference means the same from any working
+    directory; a hub name unchanged."""
+    path = Path(name_or_path).expanduser()
+    return str(path.resolve()) if path.exists() else name_or_path
+
+
+def model_fingerprint(name_or_path: str) -> str | None:
+    """sha256 over the model's config files and, per ``*.safetensors`` file, its name, size, first and last MiB.
+
+    Reading both ends of each file tells retrained weights of the same architecture apart without hashing
+    gigabytes. None for a hub model that is not in the local cache.
+    """
+    folder = Path(name_or_path)
+    if not folder.is_dir():
+        try:
+            config = cached_file(name_or_path, "config.json", _raise_exceptions_for_missing_entries=False)
+        except OSError:  # not a hub name, or not reachable
+            return None
+        if config is None:
+            return None
+        folder = Path(config).parent
+    digest = hashlib.sha256()
+    files = [folder / name for name in FINGERPRINT_FILES] + sorted(folder.glob("*.safetensors"))
+    for path in (f for f in files if f.is_file()):
+        size = path.stat().st_size
+        digest.update(f"{path.name}:{size}".encode())
+        with path.open("rb") as handle:
+            digest.update(handle.read(FINGERPRINT_CHUNK))
+            handle.seek(max(size - FINGERPRINT_CHUNK, 0))
+            digest.update(handle.read(FINGERPRINT_CHUNK))
+    return digest.hexdigest()
+
+
+def base_model_record(name_or_path: str) -> dict:
+    """What ``run.json`` records about the model a run started from (``base_model``)."""
+    path = resolve_model(name_or_path)
+    return {"path": path, "fingerprint": model_fingerprint(path)}
+
+
+def _check_adapter_base(adapter: str, base: str) -> None:
+    """Refuse an adapter whose base model differs from the one it was trained on (``run.json``)."""
+    run = Path(adapter, "run.json")
+    recorded = json.loads(run.read_text()).get("base_model") if run.is_file() else None
+    if not recorded or not recorded.get("fingerprint"):
+        logger.warning(
+            "%s records no fingerprint of its base model %s (resolved from %s): the base cannot be verified.",
+            adapter, base, Path.cwd(),
+        )  # fmt: skip
+        return
+    found = model_fingerprint(base)
+    if found != recorded["fingerprint"]:
+        raise ValueError(
+            f"The LoRA adapter {adapter} was trained on {recorded['path']}, but the model found at {base} differs "
+            f"from it (fingerprint {found} != {recorded['fingerprint']}); merging the adapter onto it would give "
+            "a different model. Restore that base model, or edit base_model_name_or_path in adapter_config.json."
+        )
+
+
+def _load_model(name_or_path: str, kwargs: dict):
+    """The model at ``name_or_path``; a LoRA adapter directory is merged onto its (verified) base first."""
+    name_or_path = resolve_model(name_or_path)
+    if not Path(name_or_path, "adapter_config.json").is_file():
+        return AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
+    from peft import PeftConfig, PeftModel
+
+    base = PeftConfig.from_pretrained(name_or_path).base_model_name_or_path
+    if Path(base).is_absolute() and not Path(base).exists():
+        raise FileNotFoundError(f"The base model of the LoRA adapter {name_or_path}, {base}, is not there.")
+    # A base that is itself an adapter (LoRA GRPO on a LoRA SFT output) is merged first.
+    model = _load_model(base, kwargs)
+    _check_adapter_base(name_or_path, base)
+    model = PeftModel.from_pretrained(model, name_or_path).merge_and_unload()
+    # PEFT froze the base weights; unfrozen, the merged model trains like any other. An adapter trained on top
+    # of it records this directory as its base, which loads as this same merged model.
+    model.requires_grad_(True)
+    model.name_or_path = model.config.name_or_path = name_or_path
+    return model
 
 
 def load_model_and_processor(
@@ -22,7 +115,9 @@ def load_model_and_processor(
     ``processor_options`` (``min_pixels``, ``max_pixels``, ...) go to the image processor (``load_processor``).
 
     A LoRA checkpoint (a directory with ``adapter_config.json``, as ``train --use_peft`` writes) is loaded
-    onto its base model and merged, so every later stage sees a plain model.
+    onto its base model and merged, so every later stage sees a plain model; a base that differs from the one
+    recorded in the checkpoint's ``run.json`` is refused. A local path is used as an absolute path, which is
+    what an adapter trained from this model records as its base.
     """
     torch_dtype = dtype if dtype in (None, "auto") else getattr(torch, dtype)
     kwargs = {
@@ -30,18 +125,8 @@ def load_model_and_processor(
         "trust_remote_code": trust_remote_code,
         "attn_implementation": attn_implementation,
     }
-    adapter = Path(name_or_path, "adapter_config.json").is_file()
-    if adapter:
-        from peft import PeftConfig, PeftModel
-
-        base = PeftConfig.from_pretrained(name_or_path).base_model_name_or_path
-        model = AutoModelForImageTextToText.from_pretrained(base, **kwargs)
-        model = PeftModel.from_pretrained(model, name_or_path).merge_and_unload()
-        # PEFT froze the base weights; unfrozen, the merged model trains like any other.
-        model.requires_grad_(True)
-    else:
-        model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
-    processor = load_processor(name_or_path, trust_remote_code, processor_options)
+    model = _load_model(name_or_path, kwargs)
+    processor = load_processor(resolve_model(name_or_path), trust_remote_code, processor_options)
     return model, processor
 
 

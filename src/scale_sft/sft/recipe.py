@@ -15,7 +15,7 @@ from trl import ModelConfig, get_peft_config
 
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
-from scale_sft.models.loading import freeze_vision_tower, load_model_and_processor
+from scale_sft.models.loading import base_model_record, freeze_vision_tower, load_model_and_processor
 from scale_sft.models.processor import ProcessorArguments
 from scale_sft.sft.sft_config import ScaleSFTConfig
 from scale_sft.sft.sft_trainer import ScaleSFTTrainer
@@ -38,6 +38,7 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
     name = script_args.model or model_args.model_name_or_path
     if not name or not script_args.dataset:
         raise ValueError("Both --model and --dataset are required.")
+    config.claim_output_dir()
     started = time.perf_counter()
     model, processor = load_model_and_processor(
         name,
@@ -75,12 +76,14 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
         "command": "train",
         "loss_method": config.loss_method,
         "model": name,
+        "base_model": base_model_record(name),
         "dataset": script_args.dataset,
         "data": report.to_dict(),
         "eval_data": eval_report.to_dict() if eval_report else None,
         "wall_clock_s": time.perf_counter() - started,
         "train_runtime_s": result.metrics.get("train_runtime"),
         "global_step": trainer.state.global_step,
+        "nonfinite_steps_skipped": trainer.nonfinite_steps,
         "train_metrics": result.metrics,
         "script_args": asdict(script_args),
         "model_args": asdict(model_args),

@@ -8,6 +8,7 @@ Small overrides:
   applies ``scale_loss`` with the scheduled answer weight at ``global_step / max_steps``;
 - ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), ``answer_share`` (the share of the loss
   weight on ANSWER tokens), the THINK/ANSWER token counts, and TRL's ``entropy`` / ``mean_token_accuracy``;
+- ``NonFiniteGuard`` stops (or skips, counted) a step whose loss or gradients are not finite;
 - ``_load_from_checkpoint`` works around a transformers 5 resume bug for vision-language checkpoints.
 """
 
@@ -20,6 +21,7 @@ from transformers.utils import SAFE_WEIGHTS_NAME
 from trl import SFTTrainer
 
 from scale_sft.loss import loss_normalizer, scale_loss
+from scale_sft.nonfinite import NonFiniteGuard
 from scale_sft.schedules import answer_weight
 from scale_sft.sft.collator import ScaleSFTCollator
 from scale_sft.sft.sft_config import ScaleSFTConfig
@@ -36,7 +38,7 @@ def next_token_segments(segment_ids: torch.Tensor) -> torch.Tensor:
     return segment_ids[:, 1:]
 
 
-class ScaleSFTTrainer(SFTTrainer):
+class ScaleSFTTrainer(NonFiniteGuard, SFTTrainer):
     """SFT on chain-of-thought data with separately normalised, scheduled THINK and ANSWER losses.
 
     Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational

@@ -1,0 +1,57 @@
+"""Stopping, or skipping, optimizer steps whose loss or gradients are not finite.
+
+A learning rate that is too high, or a bad batch, can turn the loss and then every weight into NaN; the
+``Trainer`` logs such a loss as 0 (its NaN filter), exits 0 and saves the NaN model. ``NonFiniteGuard`` checks
+the step's global gradient norm, which is non-finite whenever the loss or any gradient is, before the
+optimizer updates the weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+import torch
+
+logger = logging.getLogger(__name__)
+
+
+class NonFiniteError(FloatingPointError):
+    """Training stopped at a step whose loss or gradients are not finite."""
+
+
+class NonFiniteGuard:
+    """``Trainer`` mixin (listed before the trainer class) acting on ``args.nonfinite``.
+
+    ``"error"``: raise ``NonFiniteError`` before the update, so the weights and every checkpoint stay finite.
+    ``"skip"``: drop the step's gradients (the optimizer leaves every weight as it was) and count the step in
+    ``nonfinite_steps``. fp16 runs are left to the loss scaler, which skips such steps itself. Saving a model
+    whose weights are not finite is refused in both modes.
+    """
+
+    nonfinite_steps: int = 0
+
+    def _get_grad_norm(self, model, grad_norm=None):
+        grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
+        if grad_norm is None or self.accelerator.scaler is not None or math.isfinite(float(grad_norm)):
+            return grad_norm
+        step = self.state.global_step + 1
+        if self.args.nonfinite == "error" or self.is_deepspeed_enabled:
+            raise NonFiniteError(
+                f"Step {step}: the loss or the gradients are not finite (gradient norm {float(grad_norm)}). "
+                "Training stopped before the update; no non-finite weights were saved. Lower the learning "
+                "rate or check the data, or pass --nonfinite skip to drop such steps (counted)."
+            )
+        self.optimizer.zero_grad(set_to_none=True)  # parameters without a gradient are not updated
+        self.nonfinite_steps += 1
+        logger.warning(
+            "Step %d: non-finite loss or gradients, update skipped (%d so far).", step, self.nonfinite_steps
+        )
+        return grad_norm
+
+    def save_model(self, output_dir: str | None = None, _internal_call: bool = False):
+        if any(not torch.isfinite(p).all() for p in self.model.parameters()):
+            raise NonFiniteError(
+                f"The model's weights are not finite; refusing to save them to {output_dir}."
+            )
+        return super().save_model(output_dir, _internal_call)
