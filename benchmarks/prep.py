@@ -1,13 +1,15 @@
-"""Record preparation at scale: today's record-by-record check vs the size-only check in parallel, the cached
+"""Record preparation at scale: the previous record-by-record check vs the size-only check in parallel, the cached
 rerun, the projection for 200K records on 16 cores, and the padding ``group_by_length`` saves.
 
     PYTHONPATH=src .venv/bin/python benchmarks/prep.py [--n 300] [--max_length 2048]
 
 Records are realistic for cost: a distinct 640x480 photo-like JPEG each, a ~300-word trace, and Qwen2.5-VL's
 published processor settings (patch 14, merge 2, ``min_pixels`` 3,136, ``max_pixels`` 12,845,056: 391 image
-tokens per record) with the tiny model's tokenizer. Today's path is ``prepare_dataset`` (full decode and
-processor pass per record, one process); the new path is ``check_dataset`` with 1 and 2 processes, then once
-more in a fresh process, where the ``datasets`` cache must answer (any record checked there fails the run).
+tokens per record) with the tiny model's tokenizer. The previous path is the record check with the size rules
+switched off (a full decode and the processor's pixel pass per record, one process, as ``prepare_dataset`` did
+before the size-only count); the new path is ``check_dataset`` (what ``prepare_dataset`` now runs) with 1 and 2
+processes, then once more in a fresh process, where the ``datasets`` cache must answer (any record checked there
+fails the run).
 
 CPU seconds (this process plus its finished children) are the measure that survives a shared machine;
 wall-clock is printed beside. Writes ``benchmarks/prep.json`` and ``benchmarks/PREP.md``.
@@ -111,17 +113,17 @@ def cached_rerun(root: Path, max_length: int, num_proc: int) -> dict:
     """In a fresh process: ``check_dataset`` again on the same data and settings, which must hit the cache."""
     from transformers import AutoProcessor
 
-    from scale_sft.data import fast_check
+    from scale_sft.data import prepare
 
     def checked_again(*args, **kwargs):
         raise RuntimeError("a record was checked again: the cache was not used")
 
-    fast_check.check_record = checked_again
+    prepare.check_record = checked_again
     processor = AutoProcessor.from_pretrained(root / "processor")
     dataset = datasets.load_from_disk(str(root / "data"))
     hash_cpu = timed(datasets.fingerprint.Hasher.hash, processor)[1]
     checks, cpu, wall = timed(
-        fast_check.check_dataset, dataset, processor, max_length=max_length, num_proc=num_proc
+        prepare.check_dataset, dataset, processor, max_length=max_length, num_proc=num_proc
     )
     (reasons, lengths), read_cpu, read_wall = timed(lambda: (checks["skip_reason"], checks["length"]))
     return {
@@ -178,10 +180,23 @@ def padding_fractions(n: int = 20_000, batch_size: int = 8, accumulation: int = 
     return fractions
 
 
+def full_processor_path(dataset, processor, max_length: int) -> int:
+    """The record check with the size rules switched off: every record decoded in full and run through the
+    processor's pixel pass, in one process (the cost before the size-only count). Returns the records kept."""
+    from scale_sft.data import prepare
+
+    size_rules = prepare.expanded_length
+    prepare.expanded_length = lambda *args, **kwargs: None
+    try:
+        checks = prepare.check_dataset(dataset, processor, max_length=max_length, load_from_cache_file=False)
+        return checks["skip_reason"].count(None)
+    finally:
+        prepare.expanded_length = size_rules
+
+
 def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
-    from scale_sft.data.fast_check import check_dataset
     from scale_sft.data.format import record_features, render_sample
-    from scale_sft.data.prepare import prepare_dataset
+    from scale_sft.data.prepare import check_dataset
 
     torch.set_num_threads(1)  # per-core rates: the processor's pixel pass would otherwise use every core
     with tempfile.TemporaryDirectory() as tmp:
@@ -193,8 +208,8 @@ def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
         datasets.Dataset.from_list(make_records(n, seed), features=features).save_to_disk(str(root / "data"))
         dataset = datasets.load_from_disk(str(root / "data"))
 
-        (kept, report), today_cpu, today_wall = best_of(
-            repeats, prepare_dataset, dataset, processor, max_length=max_length
+        kept_before, today_cpu, today_wall = best_of(
+            repeats, full_processor_path, dataset, processor, max_length=max_length
         )
         new = {}
         for num_proc in (1, 2):
@@ -210,7 +225,7 @@ def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
             new[num_proc] = {"cpu_s": cpu, "wall_s": wall, "checks": checks}
         reasons, lengths = new[2]["checks"]["skip_reason"], new[2]["checks"]["length"]
         assert new[1]["checks"].to_list() == new[2]["checks"].to_list()
-        assert reasons.count(None) == report.kept, "the two paths keep different records"
+        assert reasons.count(None) == kept_before, "the two paths keep different records"
         for index in range(10):  # the size-only length is the full processor's
             record = dataset[index]
             text = render_sample(processor, record["messages"])[0]
@@ -238,7 +253,7 @@ def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
         "n": n,
         "max_length": max_length,
         "mean_tokens_per_record": sum(lengths) / n,
-        "records_kept": report.kept,
+        "records_kept": kept_before,
         "today": {"cpu_s": today_cpu, "wall_s": today_wall, "records_per_cpu_s": n / today_cpu},
         **{
             f"new_{p}_process{'es' if p > 1 else ''}": {
@@ -283,8 +298,8 @@ def write_report(result: dict, command: str) -> None:
     (HERE / "prep.json").write_text(json.dumps(result, indent=2))
     r, p = result, result["projection"]
     rows = [
-        ("today: `prepare_dataset` (full decode + processor, 1 process)", r["today"]),
-        ("new: `check_dataset(num_proc=1)`", r["new_1_process"]),
+        ("before: full decode + processor pass per record, 1 process", r["today"]),
+        ("new: `check_dataset(num_proc=1)` (what `prepare_dataset` runs)", r["new_1_process"]),
         ("new: `check_dataset(num_proc=2)`", r["new_2_processes"]),
     ]
     table = "".join(
@@ -309,7 +324,7 @@ def write_report(result: dict, command: str) -> None:
         "and the new path's lengths equal the full processor's (checked on 10 records in the run).\n\n"
         "| path | CPU s | wall s | records / CPU s | records / wall s |\n| --- | --- | --- | --- | --- |\n"
         f"{table}\n"
-        f"- Today's path costs **{r['ratio_cpu_today_over_new_1_process']:.1f}x** the CPU of the new one in one "
+        f"- The previous path costs **{r['ratio_cpu_today_over_new_1_process']:.1f}x** the CPU of the new one in one "
         f"process. Two processes use the CPU at **{r['efficiency_2_processes_cpu_measured']:.0%}** efficiency (CPU of 1 "
         f"process / CPU of 2, start-up and merging included; the projection caps it at 100%); wall-clock speed-up {r['speedup_2_processes_wall']:.2f}x "
         "on the shared cores.\n"
@@ -317,7 +332,7 @@ def write_report(result: dict, command: str) -> None:
         f"{r['per_record_cpu_s']['new_1_process'] * 1e3:.2f} ms CPU per record / (16 x "
         f"{r['efficiency_2_processes_cpu']:.2f}) (goal <= 120 s: {'met' if goals['200k_on_16_cores_projected_le_120_s'] else 'not met'}). "
         "It assumes the 2-process efficiency holds at 16 processes, each with 12,500 records to spread its "
-        f"start-up over (here {r['n'] // 2}). Today's path: {p['today_200k_one_process_s'] / 60:.0f} min in its "
+        f"start-up over (here {r['n'] // 2}). The previous path: {p['today_200k_one_process_s'] / 60:.0f} min in its "
         "one process, on every run.\n"
         f"- **Cached rerun** in a fresh process (same data, a reloaded processor, same settings; any record "
         f"checked there would fail the run): {rerun['wall_s']:.3f} s wall, {rerun['cpu_s']:.3f} s CPU for "

@@ -139,7 +139,10 @@ def test_gold_answers_are_read_when_the_benchmark_loads(tmp_path):
         },
     }
     assert load_records(benchmark, limit=1)[2]["read"] == 1
-    with pytest.raises(ValueError, match=r"Record 1 \(id 'bad-1'\): gold answer unreadable: gold answer 'many' cannot be read"):
+    with pytest.raises(
+        ValueError,
+        match=r"Record 1 \(id 'bad-1'\): gold answer unreadable: gold answer 'many' cannot be read",
+    ):
         load_records(benchmark, malformed="error")
     with pytest.raises(ValueError, match="no record with a readable gold"):
         load_records(get_benchmark(str(_records_file(tmp_path, GOLDS[1:2]))))

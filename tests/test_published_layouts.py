@@ -167,5 +167,6 @@ def test_published_layouts_through_train_and_eval(tmp_path, tiny_qwen_dir):
     main(["eval", "--model", str(trained), "--benchmark", "iconqa", "--data", str(problems),
           "--max_new_tokens", "8", "--output_dir", str(evaluated)])  # fmt: skip
     rows = [json.loads(line) for line in (evaluated / "predictions.jsonl").read_text().splitlines()]
+    rows.sort(key=lambda r: r["index"])  # written in generation order; `index` is the record's position
     assert [r["id"] for r in rows] == ["iconqa-100", "iconqa-101", "iconqa-102"]
     assert [r["gold"] for r in rows] == ["B", "C", "7"]

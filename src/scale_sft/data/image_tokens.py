@@ -28,26 +28,33 @@ Size = tuple[int, int]  # (height, width), the order transformers' size rules ta
 _TRANSPOSED_ORIENTATIONS = {5, 6, 7, 8}
 
 
-def read_image_size(image) -> Size:
-    """The (height, width) training will see for ``image``, after checking that it decodes.
+def read_image(image) -> tuple[Size, str]:
+    """The (height, width) training will see for ``image`` and its PIL mode, after checking that it decodes.
 
     ``image`` is a path, a ``datasets.Image(decode=False)`` value (``{"bytes": ..., "path": ...}``) or a PIL
     image. A JPEG is decoded at reduced scale (``Image.draft``): the entropy-coded data is still read in full,
     so truncation raises as in a full decode, at a fraction of its cost. Raises ``FileNotFoundError`` for a
-    missing file and ``OSError`` (``PIL.UnidentifiedImageError`` included) for an unreadable or truncated one.
+    missing file, ``PIL.Image.DecompressionBombError`` for a huge one and ``OSError``
+    (``PIL.UnidentifiedImageError`` included) for an unreadable or truncated one.
     """
     if isinstance(image, Image.Image):
         image.load()
-        return image.height, image.width
+        return (image.height, image.width), image.mode
     if isinstance(image, dict):
         image = io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]
     with Image.open(image) as handle:
         width, height = handle.size
+        mode = handle.mode
         orientation = handle.getexif().get(Image.ExifTags.Base.Orientation)
         if handle.format == "JPEG":
             handle.draft("RGB", (width // 8, height // 8))
         handle.load()
-    return (width, height) if orientation in _TRANSPOSED_ORIENTATIONS else (height, width)
+    return ((width, height) if orientation in _TRANSPOSED_ORIENTATIONS else (height, width)), mode
+
+
+def read_image_size(image) -> Size:
+    """``read_image``'s size alone."""
+    return read_image(image)[0]
 
 
 def _repeated_image_token(processor, sizes: Sequence[Size], **kwargs) -> list[str] | None:
@@ -120,7 +127,8 @@ def expanded_length(processor, text: str, sizes: Sequence[Size], **processor_kwa
     processor. None when the processor's rules are not known here.
     """
     if not sizes:
-        return len(processor.tokenizer(text, add_special_tokens=False)["input_ids"])
+        tokenizer = getattr(processor, "tokenizer", processor)
+        return len(tokenizer(text, add_special_tokens=False)["input_ids"])
     placeholders = image_placeholders(processor, sizes, **processor_kwargs)
     if placeholders is None:
         return None

@@ -18,6 +18,12 @@ counts each one it removes under its own reason:
 
 With ``malformed="error"`` the first such record raises ``DataError`` naming its index and id. Images of
 16 bits or more are re-encoded as 8-bit RGB (``scale_sft.data.images.to_rgb``), so no processor clips them.
+
+At scale: the check reads each image once at reduced scale and counts its tokens from its size by the
+processor's own rules (``scale_sft.data.image_tokens``; the full processor runs only where those rules are not
+known), in ``num_proc`` processes through ``datasets.Dataset.map``, which caches the result by fingerprint: a
+second run on the same stored data, processor and settings reads it back. Every kept record gets its token
+count in a ``length`` column, so ``train_sampling_strategy="group_by_length"`` works for vision data.
 """
 
 from __future__ import annotations
@@ -30,9 +36,9 @@ from dataclasses import dataclass
 import datasets
 from jinja2 import TemplateError
 from PIL import Image
-from tqdm.auto import tqdm
 
 from scale_sft.data.format import message_text, render_sample
+from scale_sft.data.image_tokens import expanded_length, read_image
 from scale_sft.data.images import HIGH_DEPTH_MODES, open_rgb, png_bytes
 from scale_sft.data.loading import DataError, DataReport
 from scale_sft.segments import MalformedSampleError
@@ -44,11 +50,23 @@ ROLES = ("system", "user", "assistant")
 PROCESSOR_TOKEN_ATTRIBUTES = ("image_token", "boi_token", "eoi_token", "video_token")
 
 
+CHECK_FEATURES = datasets.Features(
+    {
+        "skip_reason": datasets.Value("string"),
+        "length": datasets.Value("int64"),
+        "direct_answer": datasets.Value("bool"),
+        "high_depth": datasets.Value("bool"),
+    }
+)
+
+
 @dataclass
 class Verdict:
-    """The outcome of checking one record: ``reason`` to skip it (None keeps it)."""
+    """The outcome of checking one record: ``reason`` to skip it (None keeps it) and its token length (the
+    processor's ``input_ids`` of the rendered record, no special tokens added; None when it was not reached)."""
 
     reason: str | None = None
+    length: int | None = None
     direct_answer: bool = False
     high_depth: bool = False  # an image that must be re-encoded as 8-bit RGB
 
@@ -104,62 +122,130 @@ def _message_problem(messages, special_tokens: re.Pattern | None) -> str | None:
     return None
 
 
-def _open_images(images) -> tuple[list[Image.Image] | None, str | None, bool]:
-    """The images as 8-bit RGB, the reason they cannot be used (or None), and whether any was high-depth."""
+def _read_images(images) -> tuple[list, list, str | None, bool]:
+    """The images (as given), their sizes, the reason they cannot be used (or None), and whether any is
+    high-depth. An image is a path, an undecoded ``{"bytes", "path"}`` value or a PIL image."""
     if images is None:
-        return [], None, False
-    if not isinstance(images, list) or not all(isinstance(i, (str, Image.Image)) for i in images):
-        return None, "invalid image entry", False
-    opened, high_depth = [], False
+        return [], [], None, False
+    valid = (str, dict, Image.Image)
+    if not isinstance(images, list) or not all(isinstance(i, valid) for i in images):
+        return [], [], "invalid image entry", False
+    sizes, high_depth = [], False
     for image in images:
         try:
-            if isinstance(image, str):
-                with Image.open(image) as handle:
-                    high_depth |= handle.mode in HIGH_DEPTH_MODES
-                    opened.append(open_rgb(handle))  # a full decode: a truncated file fails here
-            else:
-                high_depth |= image.mode in HIGH_DEPTH_MODES
-                opened.append(open_rgb(image))
+            size, mode = read_image(image)
         except FileNotFoundError:
-            return None, "missing image", False
+            return [], [], "missing image", False
         except Image.DecompressionBombError:
-            return None, "image too large (decompression bomb)", False
-        except OSError:
-            return None, "unreadable image", False
-    return opened, None, high_depth
+            return [], [], "image too large (decompression bomb)", False
+        except (OSError, KeyError, TypeError):  # KeyError/TypeError: a dict that is not an image value
+            return [], [], "unreadable image", False
+        sizes.append(size)
+        high_depth |= mode in HIGH_DEPTH_MODES
+    return images, sizes, None, high_depth
 
 
-def _render_problem(record: dict, images: list, processor, tags: CotTags, max_length: int | None):
-    """Render and tokenize the record as the collator will: the reason it fails (or None), and whether it is
-    a direct answer."""
+def _token_length(processor, text: str, images: list, sizes: list) -> int:
+    """The record's token length: from the image sizes, or from the full processor where the size rules of
+    this processor are not known."""
+    length = expanded_length(processor, text, sizes)
+    if length is None:
+        decoded = [open_rgb(i["bytes"] or i["path"]) if isinstance(i, dict) else open_rgb(i) for i in images]
+        length = len(processor(images=decoded or None, text=[text], add_special_tokens=False)["input_ids"][0])
+    return length
+
+
+def _render(
+    record: dict, images: list, sizes: list, processor, tags: CotTags, max_length: int | None
+) -> Verdict:
+    """Render and measure the record as the collator will."""
     try:
         text, spans = render_sample(processor, record["messages"], tags)
     except MalformedSampleError as err:
-        return f"malformed: {err}", False
+        return Verdict(f"malformed: {err}")
     except (TemplateError, ValueError) as err:
-        return f"chat template error: {err}", False
+        return Verdict(f"chat template error: {err}")
     try:
-        length = len(processor(images=images or None, text=[text], add_special_tokens=False)["input_ids"][0])
+        length = _token_length(processor, text, images, sizes)
     except ValueError as err:
-        return f"processor error: {err}", False
+        return Verdict(f"processor error: {err}")
     if max_length is not None and length > max_length:
-        return "longer than max_length", False
-    return None, spans.answer_from_end == spans.completion_from_end
+        return Verdict("longer than max_length", length)
+    return Verdict(None, length, spans.answer_from_end == spans.completion_from_end)
 
 
-def _check_record(record: dict, processor, tags: CotTags, max_length: int | None, special_tokens) -> Verdict:
+def check_record(
+    record: dict,
+    processor,
+    tags: CotTags = DEFAULT_TAGS,
+    max_length: int | None = None,
+    special_tokens: re.Pattern | None = None,
+    check: Callable[[dict], str | None] | None = None,
+) -> Verdict:
+    """Every rule of the module docstring, for one record (images as paths, undecoded values or PIL images)."""
     messages = record.get("messages")
     reason = _message_problem(messages, special_tokens)
     if reason:
         return Verdict(reason)
-    images, reason, high_depth = _open_images(record.get("images"))
+    images, sizes, reason, high_depth = _read_images(record.get("images"))
     if reason:
         return Verdict(reason)
     n_placeholders = sum(p["type"] == "image" for m in messages if _has_image(m) for p in m["content"])
     if n_placeholders != len(images):
         return Verdict("image count mismatch")
-    reason, direct = _render_problem(record, images, processor, tags, max_length)
-    return Verdict(reason, direct, high_depth)
+    verdict = _render(record, images, sizes, processor, tags, max_length)
+    verdict.high_depth = high_depth
+    if verdict.reason is None and check is not None:
+        verdict.reason = check(record)
+    return verdict
+
+
+def _check_batch(batch, **kwargs) -> dict:
+    """``check_record`` over an Arrow batch, whose images are still undecoded ``{"bytes", "path"}`` values."""
+    verdicts = [check_record(record, **kwargs) for record in batch.to_pylist()]
+    return {
+        "skip_reason": [v.reason for v in verdicts],
+        "length": [v.length for v in verdicts],
+        "direct_answer": [v.direct_answer for v in verdicts],
+        "high_depth": [v.high_depth for v in verdicts],
+    }
+
+
+def check_dataset(
+    dataset: datasets.Dataset,
+    processor,
+    tags: CotTags = DEFAULT_TAGS,
+    max_length: int | None = None,
+    check: Callable[[dict], str | None] | None = None,
+    num_proc: int | None = None,
+    load_from_cache_file: bool | None = None,
+) -> datasets.Dataset:
+    """``check_record`` for every record in ``num_proc`` processes: one row of ``CHECK_FEATURES`` per record.
+
+    Records are read as Arrow batches, so images reach the check undecoded and nothing is rewritten but the
+    result columns; ``datasets`` caches the result beside the dataset's own cache files, when it has any.
+    """
+    kwargs = {
+        "processor": processor,
+        "tags": tags,
+        "max_length": max_length,
+        "special_tokens": special_token_pattern(processor, tags),
+        "check": check,
+    }
+    return (
+        dataset.with_format("arrow")
+        .map(
+            _check_batch,
+            batched=True,
+            fn_kwargs=kwargs,
+            num_proc=num_proc,
+            remove_columns=dataset.column_names,
+            features=CHECK_FEATURES,
+            load_from_cache_file=load_from_cache_file,
+            desc="Checking records",
+        )
+        .with_format(None)
+    )
 
 
 def _to_8bit_images(dataset: datasets.Dataset, positions: set[int]) -> datasets.Dataset:
@@ -183,41 +269,36 @@ def prepare_dataset(
     malformed: str = "skip",
     max_length: int | None = None,
     check: Callable[[dict], str | None] | None = None,
+    num_proc: int | None = None,
 ) -> tuple[datasets.Dataset, DataReport]:
-    """Keep the records that train correctly; count (or, with ``malformed="error"``, raise on) the others.
+    """Keep the records that train correctly, with their token count in a ``length`` column; count (or, with
+    ``malformed="error"``, raise on) the others.
 
-    ``check`` is an extra rule (the reason to skip a record, or None), applied after the record checks.
+    ``check`` is an extra rule (the reason to skip a record, or None), applied after the record checks; it must
+    be a module-level function so that ``num_proc`` processes and the cache can use it.
     """
+    results = check_dataset(dataset, processor, tags, max_length, check, num_proc)
+    reasons, lengths = results["skip_reason"], results["length"]
     report = DataReport(total=len(dataset))
-    special_tokens = special_token_pattern(processor, tags)
-    keep, high_depth = [], set()
-    for index in tqdm(range(len(dataset)), desc="Checking records", disable=len(dataset) < 1000):
-        record: dict = {}
-        try:
-            record = dataset[index]
-        except Image.DecompressionBombError:
-            verdict = Verdict("image too large (decompression bomb)")
-        except OSError:  # an image column that fails to decode
-            verdict = Verdict("unreadable image")
-        else:
-            verdict = _check_record(record, processor, tags, max_length, special_tokens)
-            if verdict.reason is None and check is not None:
-                verdict.reason = check(record)
-        if verdict.reason is None:
-            if verdict.high_depth:
-                high_depth.add(len(keep))
-            keep.append(index)
-            report.direct_answer += verdict.direct_answer
+    for index, reason in enumerate(reasons):
+        if reason is None:
             continue
         if malformed == "error":
-            raise DataError(f"Record {index} (id {record.get('id', 'n/a')}): {verdict.reason}.")
-        report.skipped[verdict.reason] += 1
+            record_id = dataset.select_columns(["id"])[index]["id"] if "id" in dataset.column_names else "n/a"
+            raise DataError(f"Record {index} (id {record_id}): {reason}.")
+        report.skipped[reason] += 1
+    keep = [i for i, reason in enumerate(reasons) if reason is None]
     report.kept = len(keep)
+    report.direct_answer = sum(results["direct_answer"][i] for i in keep)
     if report.skipped:
         logger.warning("Skipped %d records: %s", sum(report.skipped.values()), report.summary())
     if not keep:
         raise DataError(f"No trainable records left: {report.summary()}")
     kept = dataset if len(keep) == len(dataset) else dataset.select(keep)
+    if "length" in kept.column_names:
+        kept = kept.remove_columns("length")
+    kept = kept.add_column("length", [lengths[i] for i in keep])
+    high_depth = {position for position, i in enumerate(keep) if results["high_depth"][i]}
     if high_depth:
         return _to_8bit_images(kept, high_depth), report
     if getattr(kept.features.get("images"), "feature", None) == datasets.Value("string"):  # JSON: file paths

@@ -21,11 +21,17 @@ class ScaleGRPOConfig(CotMethodConfig, GRPOConfig):
             Reward functions, among `format` (strict `<think>..</think><answer>..</answer>` full match),
             `accuracy` (the evaluation's answer matching), `length` (`-tokens / max_completion_length`) and
             `repetition` (-1 for a loop). Weights: `reward_weights`, in the same order (default all 1).
+        dataset_num_proc (`int` or `None`, defaults to `None`):
+            Processes that check the records before training (as `SFTConfig.dataset_num_proc`).
     """
 
     rewards: list[str] = field(
         default_factory=lambda: ["format", "accuracy"],
         metadata={"help": "Reward functions, in order.", "choices": list(REWARDS)},
+    )
+
+    dataset_num_proc: int | None = field(
+        default=None, metadata={"help": "Processes that check the records before training."}
     )
 
     def __post_init__(self):

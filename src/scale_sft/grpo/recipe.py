@@ -75,8 +75,18 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
         model_args.attn_implementation,
         script_args.processor_options(),
     )
-    raw = load_cot_dataset(script_args.dataset, script_args.dataset_split)
-    dataset, report = prepare_dataset(raw, processor, config.tags, config.malformed, check=validate_gold)
+    with config.main_process_first(
+        desc="checking the records"
+    ):  # once per machine, the others read the cache
+        raw = load_cot_dataset(script_args.dataset, script_args.dataset_split)
+        dataset, report = prepare_dataset(
+            raw,
+            processor,
+            config.tags,
+            config.malformed,
+            check=validate_gold,
+            num_proc=config.dataset_num_proc,
+        )
     print(f"GRPO data: {report.summary()}", flush=True)
     trainer = ScaleGRPOTrainer(
         model,

@@ -52,8 +52,17 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
         print(f"Froze {freeze_vision_tower(model):,} vision-tower parameters.", flush=True)
 
     def load(split: str):
-        raw = load_cot_dataset(script_args.dataset, split)
-        return prepare_dataset(raw, processor, config.tags, config.malformed, config.max_length)
+        # once per machine: the main process checks (and caches), the others then read its result
+        with config.main_process_first(desc=f"checking the {split} records"):
+            raw = load_cot_dataset(script_args.dataset, split)
+            return prepare_dataset(
+                raw,
+                processor,
+                config.tags,
+                config.malformed,
+                config.max_length,
+                num_proc=config.dataset_num_proc,
+            )
 
     train_dataset, report = load(script_args.dataset_split)
     print(f"Training data: {report.summary()}", flush=True)

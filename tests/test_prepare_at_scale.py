@@ -1,5 +1,5 @@
-"""The scalable record check: the same skip reasons as the record-by-record check, token lengths equal to the
-full processor's, the same result in 1 and 2 processes, and a rerun read back from the ``datasets`` cache."""
+"""The record check at scale: skip reasons, token lengths from image sizes equal to the full processor's, the
+same result in 1 and 2 processes, a rerun read back from the ``datasets`` cache, and the ``length`` column."""
 
 import io
 
@@ -7,8 +7,7 @@ import datasets
 import pytest
 from PIL import Image
 
-from scale_sft.data import fast_check
-from scale_sft.data.fast_check import check_dataset, check_record
+from scale_sft.data import prepare
 from scale_sft.data.format import (
     assistant_message,
     cot_completion,
@@ -16,6 +15,7 @@ from scale_sft.data.format import (
     render_sample,
     user_message,
 )
+from scale_sft.data.prepare import check_dataset, check_record, prepare_dataset
 
 MAX_LENGTH = 300
 
@@ -76,7 +76,7 @@ def test_reasons_and_lengths_from_paths(tmp_path, qwen_processor):
     )
     checks = [check_record(record, qwen_processor, max_length=MAX_LENGTH) for record in records]
     assert [check.reason for check in checks] == reasons
-    assert [check.direct for check in checks] == [False, True] + [False] * (len(records) - 2)
+    assert [check.direct_answer for check in checks] == [False, True] + [False] * (len(records) - 2)
     for record, check in zip(records, checks, strict=True):
         if check.reason in (None, "longer than max_length"):
             assert check.length == _full_length(qwen_processor, record["messages"], len(record["images"]))
@@ -86,7 +86,7 @@ def test_reasons_and_lengths_from_paths(tmp_path, qwen_processor):
 def test_unknown_processor_runs_in_full(tmp_path, qwen_processor, monkeypatch):
     (tmp_path / "img.png").write_bytes(_png((64, 40)))
     record = _record(cot_completion("two red shapes", "2"), [str(tmp_path / "img.png")] * 2, placeholders=2)
-    monkeypatch.setattr(fast_check, "expanded_length", lambda *args: None)
+    monkeypatch.setattr(prepare, "expanded_length", lambda *args: None)
     assert check_record(record, qwen_processor).length == _full_length(qwen_processor, record["messages"], 2)
 
 
@@ -105,7 +105,7 @@ def test_parallel_and_cached(arrow_dataset, qwen_processor, tiny_qwen_dir, monke
     def fail(*args, **kwargs):
         raise AssertionError("checked again instead of reading the cache")
 
-    monkeypatch.setattr(fast_check, "check_record", fail)  # any record checked from here on fails
+    monkeypatch.setattr(prepare, "check_record", fail)  # any record checked from here on fails
     reloaded = AutoProcessor.from_pretrained(tiny_qwen_dir)  # an equal processor, another object
     cached = check_dataset(dataset, reloaded, max_length=MAX_LENGTH, num_proc=2)
     assert cached.to_list() == single.to_list()
@@ -114,3 +114,14 @@ def test_parallel_and_cached(arrow_dataset, qwen_processor, tiny_qwen_dir, monke
         with pytest.raises(AssertionError, match="checked again"):  # other settings: no stale result
             check_dataset(dataset, processor, max_length=max_length)
     assert dataset.features["images"].feature.decode  # the caller's dataset still decodes its images
+
+
+def test_kept_records_carry_their_length(arrow_dataset, qwen_processor):
+    """``length`` is the token count the collator will produce, for ``group_by_length``."""
+    from scale_sft.sft.collator import ScaleSFTCollator
+
+    dataset, reasons = arrow_dataset
+    kept, report = prepare_dataset(dataset, qwen_processor, max_length=MAX_LENGTH)
+    assert report.kept == reasons.count(None) == len(kept)
+    batch = ScaleSFTCollator(processor=qwen_processor)([kept[i] for i in range(len(kept))])
+    assert kept["length"] == batch["attention_mask"].sum(dim=1).tolist()
