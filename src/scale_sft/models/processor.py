@@ -23,9 +23,10 @@ from transformers import AutoProcessor
 # options whose value the image processor keeps in its `size` dict, under another name
 SIZE_KEYS = {"min_pixels": "shortest_edge", "max_pixels": "longest_edge"}
 
-# Tokenizer settings transformers (5.x) keeps as attributes but does not write to tokenizer_config.json:
-# a LlamaTokenizer loaded with legacy=True reloads with legacy=False and puts "▁" after special tokens
-# differently. Written into ``init_kwargs``, they are saved.
+# Settings a sentencepiece-style tokenizer is rebuilt from on reload, which transformers (5.x) may not write to
+# tokenizer_config.json: `legacy` is never written, so a LlamaTokenizer loaded with legacy=True reloads with
+# legacy=False and puts "▁" after special tokens differently. Written into ``init_kwargs``, they are saved. (``add_bos_token`` / ``add_eos_token`` are never
+# written to the config either, but survive in tokenizer.json's post-processor; the check below covers them.)
 DROPPED_SETTINGS = ("legacy", "add_prefix_space")
 
 
