@@ -134,3 +134,12 @@ def render_sample(
             "completion cannot be located; use a template where the prompt is a prefix of the conversation."
         )
     return text, sample_spans(text, len(prompt), tags)
+
+
+def probe_texts(processor, dataset, tags: CotTags = DEFAULT_TAGS, n: int = 4) -> list[str]:
+    """The generation prompts and full rendered texts of the first ``n`` records of a prepared dataset: what a
+    saved processor must still tokenize as the loaded one does (``scale_sft.models.processor.save_processor``)."""
+    texts = []
+    for messages in dataset.select(range(min(n, len(dataset))))["messages"]:
+        texts += [render_prompt(processor, messages), render_sample(processor, messages, tags)[0]]
+    return texts

@@ -15,7 +15,7 @@ from pathlib import Path
 import datasets
 from trl import ModelConfig, get_peft_config
 
-from scale_sft.data.format import prompt_messages
+from scale_sft.data.format import probe_texts, prompt_messages
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
 from scale_sft.evaluation.answers import validate_gold
@@ -23,7 +23,7 @@ from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
 from scale_sft.grpo.rewards import build_rewards
 from scale_sft.models.loading import base_model_record, load_model_and_processor
-from scale_sft.models.processor import ProcessorArguments
+from scale_sft.models.processor import ProcessorArguments, save_processor
 
 
 @dataclass
@@ -98,7 +98,8 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
     )
     result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     trainer.save_model(config.output_dir)
-    processor.save_pretrained(config.output_dir)
+    probes = probe_texts(processor, dataset, config.tags)  # must tokenize the same after reload
+    save_processor(processor, config.output_dir, probes, config.trust_remote_code)
     trainer.save_state()
     run = {
         "command": "grpo",

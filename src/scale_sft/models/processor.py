@@ -5,17 +5,29 @@ Qwen2.5-VL gives an image ``(H'/28) x (W'/28)`` tokens with its sides rounded to
 Gemma 3 adds 256 tokens per pan-and-scan crop when ``do_pan_and_scan`` is on. Every command that loads a
 processor takes these options. ``train`` and ``grpo`` save the processor with them, so an evaluation of their
 output sees the resolution training used unless told otherwise.
+
+``save_processor`` saves a processor checked to tokenize as the loaded one did: transformers does not write
+every tokenizer setting back (``legacy`` of a Llama/Mistral sentencepiece tokenizer), and a reloaded tokenizer
+that splits text differently would evaluate a model on tokens it was not trained on.
 """
 
 from __future__ import annotations
 
 import json
+import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from transformers import AutoProcessor
 
 # options whose value the image processor keeps in its `size` dict, under another name
 SIZE_KEYS = {"min_pixels": "shortest_edge", "max_pixels": "longest_edge"}
+
+# Settings a sentencepiece-style tokenizer is rebuilt from on reload, which transformers (5.x) may not write to
+# tokenizer_config.json: `legacy` is never written, so a LlamaTokenizer loaded with legacy=True reloads with
+# legacy=False and puts "▁" after special tokens differently. Written into ``init_kwargs``, they are saved. (``add_bos_token`` / ``add_eos_token`` are never
+# written to the config either, but survive in tokenizer.json's post-processor; the check below covers them.)
+DROPPED_SETTINGS = ("legacy", "add_prefix_space")
 
 
 @dataclass
@@ -74,3 +86,60 @@ def load_processor(name_or_path: str, trust_remote_code: bool = False, options: 
         if applied != value:
             raise ValueError(f"{key} is not an option of {type(image_processor).__name__}.")
     return processor
+
+
+def _tokenizer(processor):
+    return getattr(processor, "tokenizer", processor)
+
+
+def _probe_ids(tokenizer, probes: Sequence[str]) -> list[list[int]]:
+    """Token ids of each probe without and with the tokenizer's own special tokens (BOS), as both are used."""
+    return [
+        tokenizer(text, add_special_tokens=special)["input_ids"]
+        for text in probes
+        for special in (False, True)
+    ]
+
+
+def _reloaded_ids(processor, directory: str, probes: Sequence[str], trust_remote_code: bool):
+    processor.save_pretrained(directory)
+    reloaded = AutoProcessor.from_pretrained(directory, trust_remote_code=trust_remote_code)
+    return _probe_ids(_tokenizer(reloaded), probes)
+
+
+def _first_difference(tokenizer, probes: Sequence[str], expected: list, got: list) -> str:
+    index = next(i for i, (a, b) in enumerate(zip(expected, got, strict=True)) if a != b)
+    a, b = expected[index], got[index]
+    at = next((j for j, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), min(len(a), len(b)))
+    window = slice(max(at - 3, 0), at + 3)
+    return (
+        f"probe {index // 2} {probes[index // 2][:80]!r} (special tokens {'on' if index % 2 else 'off'}), "
+        f"token {at}: loaded {tokenizer.convert_ids_to_tokens(a[window])}, "
+        f"reloaded {tokenizer.convert_ids_to_tokens(b[window])}"
+    )
+
+
+def save_processor(processor, out_dir, probes: Sequence[str], trust_remote_code: bool = False) -> None:
+    """``processor.save_pretrained(out_dir)``, checked to tokenize ``probes`` after reload exactly as now.
+
+    ``probes`` are rendered texts (prompts and completions) of the training data. A setting transformers drops
+    on save (``DROPPED_SETTINGS``) is written explicitly; a difference that remains raises ``ValueError``, since
+    evaluating the saved model would then tokenize differently from training. The check saves and reloads in
+    a private temporary directory, so concurrent ranks never read each other's half-written files.
+    """
+    tokenizer = _tokenizer(processor)
+    expected = _probe_ids(tokenizer, probes)
+    with tempfile.TemporaryDirectory() as tmp:
+        got = _reloaded_ids(processor, tmp, probes, trust_remote_code)
+        if got != expected:
+            for name in DROPPED_SETTINGS:
+                if hasattr(tokenizer, name):
+                    tokenizer.init_kwargs[name] = getattr(tokenizer, name)
+            got = _reloaded_ids(processor, tmp, probes, trust_remote_code)
+        if got != expected:
+            raise ValueError(
+                f"The saved {type(tokenizer).__name__} tokenizes differently after reload, so the model "
+                f"saved to {out_dir} would be evaluated on other tokens than it was trained on: "
+                f"{_first_difference(tokenizer, probes, expected, got)}."
+            )
+    processor.save_pretrained(out_dir)

@@ -24,7 +24,7 @@ from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 # Qwen2's pre-tokenisation regex: byte-level BPE where a tag such as `</think>` splits into several
 # pieces that can merge with neighbouring characters (`>\n`), the case segment labelling must survive.
-_QWEN_SPLIT = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
+QWEN_SPLIT = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def train_bpe_tokenizer(
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
         [
-            pre_tokenizers.Split(Regex(_QWEN_SPLIT), behavior="isolated"),
+            pre_tokenizers.Split(Regex(QWEN_SPLIT), behavior="isolated"),
             pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
         ]
     )
@@ -257,6 +257,9 @@ def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags:
     config = _gemma3_config(size, len(tokenizer), ids, image_size, mm_tokens_per_image)
     torch.manual_seed(seed)
     model = Gemma3ForConditionalGeneration(config)
+    # transformers initialises the projector to zero (a checkpoint overwrites it); from scratch, zero image
+    # features would leave the vision tower without gradient, so draw it like the other weights.
+    torch.nn.init.normal_(model.model.multi_modal_projector.mm_input_projection_weight, std=0.02)
     # Instruction-tuned Gemma stops at either <eos> or <end_of_turn>.
     model.generation_config.eos_token_id = [ids["<eos>"], ids["<end_of_turn>"]]
     model.generation_config.bos_token_id = ids["<bos>"]

@@ -13,10 +13,11 @@ import transformers
 import trl
 from trl import ModelConfig, get_peft_config
 
+from scale_sft.data.format import probe_texts
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
 from scale_sft.models.loading import base_model_record, freeze_vision_tower, load_model_and_processor
-from scale_sft.models.processor import ProcessorArguments
+from scale_sft.models.processor import ProcessorArguments, save_processor
 from scale_sft.sft.sft_config import ScaleSFTConfig
 from scale_sft.sft.sft_trainer import ScaleSFTTrainer
 
@@ -79,7 +80,8 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
     result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     trainer.save_model(config.output_dir)
     trainer.save_state()  # trainer_state.json with the logged per-segment metrics
-    processor.save_pretrained(config.output_dir)
+    probes = probe_texts(processor, train_dataset, config.tags)  # must tokenize the same after reload
+    save_processor(processor, config.output_dir, probes, config.trust_remote_code)
 
     run = {
         "command": "train",
