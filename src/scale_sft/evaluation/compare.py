@@ -31,7 +31,7 @@ def load_runs(run_dirs: list[str]) -> dict[str, dict]:
 
 
 def plot_runs(runs: dict[str, dict], path: str | Path) -> None:
-    """One bar panel per chart metric, one bar per run."""
+    """One bar panel per chart metric, one bar per run, each bar labelled with its value."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -41,7 +41,9 @@ def plot_runs(runs: dict[str, dict], path: str | Path) -> None:
     names = list(runs)
     for ax, (key, label) in zip(axes, CHART_METRICS, strict=True):
         values = [runs[n].get(key) or 0.0 for n in names]
-        ax.bar(range(len(names)), values, color=[f"C{i}" for i in range(len(names))])
+        bars = ax.bar(range(len(names)), values, color=[f"C{i}" for i in range(len(names))])
+        ax.bar_label(bars, fmt="%.3g", fontsize=8)  # values on the bars: readable without the table
+        ax.set_ylim(0, max(values) * 1.15 or 1.0)  # a zero rate shows as zero, not as an axis around it
         ax.set_xticks(range(len(names)), names, rotation=20, ha="right")
         ax.set_title(label)
     fig.tight_layout()
