@@ -218,21 +218,24 @@ def plot_accuracy_compute(runs: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def run_demo(output_dir: Path, budget: Budget, seed: int = 0, task: str = "default") -> dict:
-    """Build, train the four pipelines, evaluate, and write the report; returns ``results.json``'s content.
-
-    ``task`` is the synthetic task (``save_dataset``); for another task than the default, the tiny model's
+def build_inputs(output_dir: Path, budget: Budget, seed: int, task: str = "default") -> tuple[Path, Path]:
+    """The seed's tiny model and dataset under ``output_dir``; for another task than the default, the
     tokenizer is trained on that task's corpus."""
-    started = time.perf_counter()
     output_dir.mkdir(parents=True, exist_ok=True)
     model, data = output_dir / "tiny-qwen2_5_vl", output_dir / "data"
-    texts = (
-        None
-        if task == "default"
-        else corpus_texts(make_records(500, seed=seed, split="tokenizer", task=task))
-    )
+    texts = None  # make_tiny_model's default: the default task's corpus
+    if task != "default":
+        texts = corpus_texts(make_records(500, seed=seed, split="tokenizer", task=task))
     make_tiny_model(model, texts=texts, seed=seed)
     save_dataset(data, n_train=budget.n_train, n_test=budget.n_test, seed=seed, task=task)
+    return model, data
+
+
+def run_demo(output_dir: Path, budget: Budget, seed: int = 0, task: str = "default") -> dict:
+    """Build, train the four pipelines, evaluate, and write the report; returns ``results.json``'s content.
+    ``task``: the synthetic task (``save_dataset``)."""
+    started = time.perf_counter()
+    model, data = build_inputs(output_dir, budget, seed, task)
 
     runs = []
     for name, (method, with_grpo) in PIPELINES.items():
