@@ -52,8 +52,8 @@ class AdaptiveAnswerWeight:
     (``L <- smoothing * L + (1 - smoothing) * L_step``). The weight stays on the reasoning while it is still
     being learned and moves to the answer as the THINK loss falls, whatever the step budget. ``update`` takes
     one optimizer step's THINK CE sum and token count over all its micro-batches and ranks, so the weight is
-    the same on every rank and under any gradient-accumulation split; a step without THINK tokens changes
-    nothing. ``initial`` and ``smoothed`` are the whole state (saved on checkpoints by the trainer).
+    the same on every rank and under any gradient-accumulation split; a step without THINK tokens or with a
+    non-finite loss changes nothing. ``initial`` and ``smoothed`` are the whole state (saved on checkpoints by the trainer).
     """
 
     def __init__(self, start: float = 0.2, end: float = 0.8, smoothing: float = 0.9):
@@ -66,11 +66,9 @@ class AdaptiveAnswerWeight:
 
     def update(self, think_ce_sum: float, think_tokens: float) -> None:
         """Fold in one optimizer step's step-global THINK loss."""
-        if think_tokens <= 0:
+        loss = think_ce_sum / think_tokens if think_tokens > 0 else math.nan
+        if not math.isfinite(loss):  # no THINK tokens, or a non-finite step (the trainer reports those)
             return
-        loss = think_ce_sum / think_tokens
-        if not math.isfinite(loss):
-            raise ValueError(f"THINK loss {loss} cannot move the adaptive answer weight.")
         if self.initial is None:
             self.initial = self.smoothed = loss
         else:
