@@ -204,7 +204,15 @@ def plot_accuracy_compute(runs: list[dict], path: Path) -> None:
             xs, ys = [run[key]], [run["accuracy"]]
             if run["sft_stage"]:
                 xs, ys = [run[sft_key], *xs], [by_name[run["sft_stage"]]["accuracy"], *ys]
-            ax.plot(xs, ys, "o-" if run["grpo"] else "s", color=f"C{i}", label=run["name"], alpha=0.8)
+            ax.plot(
+                xs,
+                ys,
+                "o-" if run["grpo"] else "s",
+                color=f"C{i}",
+                label=run["name"],
+                alpha=0.8,
+                clip_on=False,
+            )
             ax.annotate(
                 f"{ys[-1]:.2f}", (xs[-1], ys[-1]), textcoords="offset points", xytext=(4, 4), fontsize=8
             )
