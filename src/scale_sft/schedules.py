@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import math
 
-STEP_SCHEDULES = ("cosine", "linear", "constant")
-SCHEDULES = (*STEP_SCHEDULES, "adaptive")
+SCHEDULES = ("cosine", "linear", "constant", "adaptive")
 
 
 def check_weight_range(start: float, end: float) -> None:
@@ -53,7 +52,8 @@ class AdaptiveAnswerWeight:
     being learned and moves to the answer as the THINK loss falls, whatever the step budget. ``update`` takes
     one optimizer step's THINK CE sum and token count over all its micro-batches and ranks, so the weight is
     the same on every rank and under any gradient-accumulation split; a step without THINK tokens or with a
-    non-finite loss changes nothing. ``initial`` and ``smoothed`` are the whole state (saved on checkpoints by the trainer).
+    non-finite loss changes nothing. ``initial`` and ``smoothed`` are the whole state (the trainer saves them
+    with each checkpoint).
     """
 
     def __init__(self, start: float = 0.2, end: float = 0.8, smoothing: float = 0.9):
