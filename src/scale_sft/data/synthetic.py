@@ -27,7 +27,9 @@ short answer): the question asks for 0 to ``MAX_CHECKS`` checks (``Check what yo
 trace, without the intro, restates the description once per check (``Check 2 of 4: I look at the image
 again. ...``) before the step. With a tokenizer trained on its corpus the THINK segment runs from about 40
 to 460 tokens, about 34 times the ANSWER segment on average (``tests/test_synthetic.py`` checks the bounds).
-The default task is unchanged by it, so the demo's data stays the same.
+The tiny model learns it from scratch (``benchmarks/LEARNABILITY_IMBALANCED.md``: in 250 steps the held-out
+loss fell to 0.23x of its step-100 value, and the answer's from 3.50 to 0.55 nats). The default task is
+unchanged by it, so the demo's data stays the same.
 """
 
 from __future__ import annotations
