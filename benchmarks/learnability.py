@@ -1,6 +1,6 @@
 """Which synthetic tasks a tiny Qwen2.5-VL trained from scratch learns on CPU, and at which learning rate.
 
-    .venv/bin/python benchmarks/learnability.py [--steps 600]
+    .venv/bin/python benchmarks/learnability.py [--steps 600] [--probes NAME ...] [--out FILE]
 
 The evidence behind the synthetic task's design (``scale_sft.data.synthetic``) and the demo's learning rate:
 each probe trains a fresh tiny model with AdamW (token-mean loss, constant learning rate after 20 warm-up
@@ -9,7 +9,11 @@ at the end. A task is learned when that loss falls well below its early plateau.
 
 - ``demo task``: the synthetic dataset the demo trains on, at lr 3e-3 (the old demo setting) and 1e-3;
 - ``multi-colour counts``: a 3x3 grid where every cell is empty or a shape of any of the four colours, and the
-  completion is one count line per colour (``Red shapes: 2.`` ...), the description a richer task would need.
+  completion is one count line per colour (``Red shapes: 2.`` ...), the description a richer task would need;
+- ``imbalanced task``: ``make-data --task imbalanced`` (0-10 checks per trace), at lr 1e-3, with the tiny
+  model's tokenizer trained on that task's corpus. Besides the loss it reports the held-out ANSWER-token
+  loss in nats per answer at step 100 and at the end (``-`` for the other probes), since the long traces
+  dominate the total.
 
 Writes ``benchmarks/LEARNABILITY.md``.
 """
@@ -26,9 +30,10 @@ import datasets
 import torch
 
 from scale_sft.data.format import assistant_message, user_message
-from scale_sft.data.synthetic import COLORS, SHAPES, draw_scene, make_dataset
+from scale_sft.data.synthetic import COLORS, SHAPES, corpus_texts, draw_scene, make_dataset, make_records
 from scale_sft.models.loading import load_model_and_processor
 from scale_sft.models.tiny import make_tiny_model
+from scale_sft.segments import ANSWER
 from scale_sft.sft.collator import ScaleSFTCollator
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -63,18 +68,21 @@ def probe(model_dir: Path, train: datasets.Dataset, test: datasets.Dataset, lr: 
     test_batches = [collate([test[j] for j in range(i, i + 16)]) for i in range(0, 64, 16)]
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
 
-    def held_out_nats() -> float:
+    def held_out_nats() -> tuple[float, float]:
+        """(nats per completion, nats per answer) on the 64 test items."""
         model.eval()
-        total = 0.0
+        total = answer = 0.0
         with torch.no_grad():
             for batch in test_batches:
-                batch = {k: v for k, v in batch.items() if k != "segment_ids"}
+                batch = dict(batch)
+                is_answer = batch.pop("segment_ids")[:, 1:] == ANSWER
                 labels = batch.pop("labels")[:, 1:]
                 logp = model(**batch).logits[:, :-1].float().log_softmax(-1)
                 token_logp = logp.gather(-1, labels.clamp(min=0)[..., None])[..., 0]
                 total -= (token_logp * (labels != -100)).sum().item()
+                answer -= (token_logp * is_answer).sum().item()
         model.train()
-        return total / 64
+        return total / 64, answer / 64
 
     generator = torch.Generator().manual_seed(0)
     nats, started = {}, time.perf_counter()
@@ -90,47 +98,82 @@ def probe(model_dir: Path, train: datasets.Dataset, test: datasets.Dataset, lr: 
         optimizer.zero_grad()
         if step in (100, steps):
             nats[step] = held_out_nats()
-            print(f"  step {step}: {nats[step]:.2f} nats per completion", flush=True)
-    return {"nats_100": nats[100], "nats_end": nats[steps], "seconds": time.perf_counter() - started}
+            print(
+                f"  step {step}: {nats[step][0]:.2f} nats per completion, {nats[step][1]:.2f} per answer",
+                flush=True,
+            )
+    return {
+        "nats_100": nats[100][0],
+        "nats_end": nats[steps][0],
+        "answer_nats_100": nats[100][1],
+        "answer_nats_end": nats[steps][1],
+        "seconds": time.perf_counter() - started,
+    }
+
+
+PROBES = ("demo task 3e-3", "demo task 1e-3", "multi-colour counts", "imbalanced task")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=600)
+    parser.add_argument("--probes", nargs="+", choices=PROBES, default=list(PROBES[:3]))
     parser.add_argument("--out", default=str(ROOT / "benchmarks" / "LEARNABILITY.md"))
     args = parser.parse_args()
     torch.set_num_threads(2)
 
     with tempfile.TemporaryDirectory() as tmp:
         model_dir = make_tiny_model(Path(tmp) / "tiny", seed=0)
-        demo = make_dataset(2000, 64, seed=0)
-        multi = {split: multi_colour_counts(n, split) for split, n in (("train", 2000), ("test", 64))}
-        probes = [
-            ("demo task", 3e-3, demo),
-            ("demo task", 1e-3, demo),
-            ("multi-colour counts", 1e-3, multi),
-        ]
+        texts = list(corpus_texts(make_records(500, seed=0, split="tokenizer", task="imbalanced")))
+        probes = {  # name: (learning rate, data, model)
+            "demo task 3e-3": (3e-3, lambda: make_dataset(2000, 64, seed=0), lambda: model_dir),
+            "demo task 1e-3": (1e-3, lambda: make_dataset(2000, 64, seed=0), lambda: model_dir),
+            "multi-colour counts": (
+                1e-3,
+                lambda: {
+                    split: multi_colour_counts(n, split) for split, n in (("train", 2000), ("test", 64))
+                },
+                lambda: model_dir,
+            ),
+            "imbalanced task": (
+                1e-3,
+                lambda: make_dataset(2000, 64, seed=0, task="imbalanced"),
+                lambda: make_tiny_model(Path(tmp) / "tiny-imbalanced", texts=texts, seed=0),
+            ),
+        }
         rows = []
-        for name, lr, data in probes:
-            print(f"{name}, lr {lr:g}", flush=True)
-            result = probe(model_dir, data["train"], data["test"], lr, args.steps)
+        for name in args.probes:
+            lr, data, model = probes[name]
+            print(f"{name}", flush=True)
+            data = data()
+            result = probe(model(), data["train"], data["test"], lr, args.steps)
+            answer = "-"
+            if name == "imbalanced task":
+                answer = f"{result['answer_nats_100']:.2f} -> {result['answer_nats_end']:.2f}"
             rows.append(
-                f"| {name} | {lr:g} | {result['nats_100']:.2f} | {result['nats_end']:.2f} | "
-                f"{result['nats_end'] / result['nats_100']:.2f} | {result['seconds']:.0f} |"
+                f"| {name.removesuffix(' 3e-3').removesuffix(' 1e-3')} | {lr:g} | {result['nats_100']:.2f} | "
+                f"{result['nats_end']:.2f} | {result['nats_end'] / result['nats_100']:.2f} | {answer} | "
+                f"{result['seconds']:.0f} |"
             )
 
     table = "\n".join(
         [
-            f"| task | learning rate | nats/completion at step 100 | at step {args.steps} | end / step 100 | seconds |",
-            "| --- | --- | --- | --- | --- | --- |",
+            f"| task | learning rate | nats/completion at step 100 | at step {args.steps} | end / step 100 "
+            "| nats/answer, step 100 -> end | seconds |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
             *rows,
         ]
     )
-    Path(args.out).write_text(
+    out = Path(args.out)
+    command = f".venv/bin/python benchmarks/learnability.py --steps {args.steps} --probes " + " ".join(
+        f"'{p}'" for p in args.probes
+    )
+    if out.resolve() != (ROOT / "benchmarks" / "LEARNABILITY.md").resolve():
+        command += f" --out {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
+    out.write_text(
         "# Learnability probes\n\n"
-        f"Command: `.venv/bin/python benchmarks/learnability.py --steps {args.steps}` (2 CPU threads; method in the "
-        "script's docstring). Held-out loss of a tiny Qwen2.5-VL trained from scratch, in nats per completion "
-        "(lower is better).\n\n" + table + "\n"
+        f"Command: `{command}` (2 CPU threads; method in the script's docstring). Held-out loss of a tiny "
+        "Qwen2.5-VL trained from scratch, in nats per completion (lower is better).\n\n" + table + "\n"
     )
     print(table)
 

@@ -1,38 +1,124 @@
-"""The seeded reproduction study: the demo's four pipelines over several seeds, plus SCALe schedule ablations.
+"""The seeded study: vanilla SFT, SCALe-SFT and the adaptive answer weight over at least 5 seeds, both + GRPO
+over at least 3, on the synthetic task with the paper's imbalance; paired differences with bootstrap CIs.
 
-    .venv/bin/python benchmarks/reproduce.py --seeds 0 1 2 [--ablation_seeds 0 1 2] [--budget full|quick] [--resume]
+    .venv/bin/python benchmarks/reproduce.py [--seeds 0 1 2 3 4] [--grpo_seeds 0 1 2] [--task imbalanced]
+        [--budget study|smoke] [--output_dir runs/reproduce] [--results docs/RESULTS.md] [--resume]
 
-For every seed: the demo (vanilla SFT, SCALe-SFT, each + GRPO); for every ablation seed, SCALe-SFT with the
-ablated schedules (``constant`` 0.5: length-independent weighting without curriculum; ``linear``; two more
-(start, end) pairs of the cosine) on that seed's model and data. Writes ``results.json`` (every run) and
-``docs/RESULTS.md`` (mean and standard deviation per metric and the measured wall-clock ratio of SCALe-SFT
-to SFT + GRPO). ``--resume`` reuses the demos and ablations already finished under ``--output_dir``.
+For every seed: a fresh tiny model (tokenizer trained on the task's corpus) and dataset, then vanilla SFT,
+SCALe-SFT (cosine 0.2 -> 0.8) and SCALe with the adaptive weight (``answer_weight_schedule="adaptive"``);
+for every GRPO seed, GRPO after vanilla SFT and after SCALe-SFT. Every run is evaluated on the seed's test
+split. Writes ``results.json`` (every run) under ``--output_dir`` and ``--results`` (default
+``docs/RESULTS.md``): mean ± standard deviation per pipeline, per-seed paired differences with a percentile
+bootstrap 95% confidence interval of their mean (a difference is distinguishable from zero when its
+interval excludes zero), the compute ratio SCALe-SFT / (SFT + GRPO) in tokens and CPU seconds (cost that
+machine load cannot bend; wall-clock beside it), and the accuracy-against-compute and metric plots.
+``--resume`` reuses every run that already has its evaluation, so an interrupted study continues where it
+stopped. The full study takes hours of CPU; ``--budget smoke`` checks the whole path in minutes.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import random
 import statistics
+from dataclasses import asdict
 from pathlib import Path
 
-from scale_sft.demo import BUDGETS, evaluate_run, run_demo, train_sft
+from scale_sft.demo import (
+    REFERENCE,
+    Budget,
+    add_ratios,
+    build_inputs,
+    evaluate_run,
+    plot_accuracy_compute,
+    run_record,
+    train_grpo,
+    train_sft,
+)
+from scale_sft.evaluation.compare import plot_runs
 
-ABLATIONS = {
-    "scale_constant_0.5": {"answer_weight_schedule": "constant", "answer_weight_start": 0.5},
-    "scale_linear_0.2_0.8": {"answer_weight_schedule": "linear"},
-    "scale_cosine_0.1_0.9": {"answer_weight_start": 0.1, "answer_weight_end": 0.9},
-    "scale_cosine_0.4_0.6": {"answer_weight_start": 0.4, "answer_weight_end": 0.6},
+ROOT = Path(__file__).resolve().parent.parent
+BUDGETS = {
+    # the demo's SFT budget; room for the longest traces (about 470 tokens); a GRPO stage long enough to move
+    "study": Budget(n_train=3000, n_test=100, sft_steps=1500, grpo_steps=100, max_new_tokens=512),
+    "smoke": Budget(n_train=40, n_test=4, sft_steps=4, grpo_steps=1, num_generations=2, max_new_tokens=16),
 }
+SFT_PIPELINES = {  # name: (loss method, extra ScaleSFTConfig fields)
+    "vanilla_sft": ("vanilla", {}),
+    "scale_sft": ("scale", {}),
+    "adaptive_sft": ("scale", {"answer_weight_schedule": "adaptive"}),
+}
+GRPO_PIPELINES = {"vanilla_sft_grpo": "vanilla_sft", "scale_sft_grpo": "scale_sft"}  # name: SFT stage
 METRICS = (
     "accuracy",
-    "malformed_rate",
-    "think_tokens_mean",
-    "consistency_rate",
     "reasoning_correct_rate",
+    "malformed_rate",
+    "unfinished_rate",
+    "loop_rate",
+    "think_tokens_mean",
+    "train_tokens_M",
+    "train_cpu_s",
     "train_wall_clock_s",
 )
-ROOT = Path(__file__).resolve().parent.parent
+COMPARISONS = (  # (pipeline, baseline): what the study asks
+    ("scale_sft", "vanilla_sft"),
+    ("adaptive_sft", "vanilla_sft"),
+    ("adaptive_sft", "scale_sft"),
+    ("scale_sft", "vanilla_sft_grpo"),
+    ("vanilla_sft_grpo", "vanilla_sft"),
+    ("scale_sft_grpo", "scale_sft"),
+)
+COMPARED = ("accuracy", "reasoning_correct_rate")
+
+
+def bootstrap_ci(
+    values: list[float], level: float = 0.95, resamples: int = 10_000, seed: int = 0
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean of ``values`` (resampled with replacement, seeded)."""
+    if not values:
+        raise ValueError("bootstrap_ci needs at least one value.")
+    rng = random.Random(seed)
+    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(resamples))
+    tail = (1.0 - level) / 2.0
+    return means[math.floor(tail * resamples)], means[math.ceil((1.0 - tail) * resamples) - 1]
+
+
+def paired_differences(runs: list[dict], pipeline: str, baseline: str, metric: str) -> dict[int, float]:
+    """``{seed: pipeline's metric - baseline's}`` over the seeds that ran both."""
+    by_key = {(r["seed"], r["name"]): r for r in runs}
+    seeds = sorted({r["seed"] for r in runs})
+    return {
+        s: by_key[s, pipeline][metric] - by_key[s, baseline][metric]
+        for s in seeds
+        if (s, pipeline) in by_key and (s, baseline) in by_key
+    }
+
+
+def run_seed(out: Path, budget: Budget, seed: int, task: str, with_grpo: bool, resume: bool) -> list[dict]:
+    """Every pipeline of one seed (reusing the finished ones with ``resume``); returns their rows."""
+    pipelines = (*SFT_PIPELINES, *GRPO_PIPELINES)
+    done = {name for name in pipelines if resume and (out / name / "eval" / "metrics.json").is_file()}
+    model, data = out / "tiny-qwen2_5_vl", out / "data"
+    if not (resume and model.is_dir() and data.is_dir()):
+        model, data = build_inputs(out, budget, seed, task)
+    rows = []
+    for name, (method, overrides) in SFT_PIPELINES.items():
+        if name not in done:
+            print(f"\n=== seed {seed}: {name} ===", flush=True)
+            train_sft(model, data, out / name, method, budget, seed, **overrides)
+            evaluate_run(out / name, data, out / name / "eval", budget)
+        rows.append(run_record(out, name))
+    for name, sft_stage in GRPO_PIPELINES.items() if with_grpo else ():
+        if name not in done:
+            print(f"\n=== seed {seed}: {name} ===", flush=True)
+            train_grpo(out / sft_stage, data, out / name, budget, seed)
+            evaluate_run(out / name, data, out / name / "eval", budget)
+        rows.append(run_record(out, name, sft_stage))
+    if with_grpo:
+        add_ratios(rows)
+    return [{"seed": seed, **row} for row in rows]
 
 
 def _mean_std(values: list[float]) -> str:
@@ -43,70 +129,115 @@ def _mean_std(values: list[float]) -> str:
     return f"{statistics.mean(values):.3f} ± {std:.3f}"
 
 
-def ablation(out: Path, name: str, overrides: dict, budget, seed: int, resume: bool) -> dict:
-    """Train and evaluate one ablated SCALe schedule on the seed's model and data (or reuse a finished one)."""
-    run_dir = out / name
-    if not (resume and (run_dir / "eval" / "metrics.json").is_file()):
-        train_sft(out / "tiny-qwen2_5_vl", out / "data", run_dir, "scale", budget, seed, **overrides)
-        evaluate_run(run_dir, out / "data", run_dir / "eval", budget)
-    seconds = json.loads((run_dir / "run.json").read_text())["wall_clock_s"]
-    return {
-        "train_wall_clock_s": seconds,
-        **json.loads((run_dir / "eval" / "metrics.json").read_text())["overall"],
-    }
+def mean_rows(runs: list[dict], seeds: list[int]) -> list[dict]:
+    """Per pipeline, the mean of every numeric field over ``seeds`` (for the plots)."""
+    rows = []
+    for name in dict.fromkeys(r["name"] for r in runs):
+        group = [r for r in runs if r["name"] == name and r["seed"] in seeds]
+        if not group:
+            continue
+        numeric = [k for k, v in group[0].items() if isinstance(v, int | float) and not isinstance(v, bool)]
+        rows.append(
+            {
+                **group[0],
+                **{k: statistics.fmean(r[k] for r in group if r.get(k) is not None) for k in numeric},
+            }
+        )
+    return rows
+
+
+def report(runs: list[dict], args, budget: Budget, command: str, figures: Path) -> str:
+    """The markdown of ``docs/RESULTS.md``: pipelines, paired differences with CIs, compute ratio, plots."""
+    names = list(dict.fromkeys(r["name"] for r in runs))
+    lines = [
+        "| pipeline | seeds | " + " | ".join(METRICS) + " |",
+        "| --- | --- |" + " --- |" * len(METRICS),
+    ]
+    for name in names:
+        rows = [r for r in runs if r["name"] == name]
+        cells = " | ".join(_mean_std([r.get(m) for r in rows]) for m in METRICS)
+        lines.append(f"| {name} | {len(rows)} | {cells} |")
+    diffs = [
+        "| pipeline − baseline | metric | per-seed differences | mean | bootstrap 95% CI | distinguishable from 0 |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for pipeline, baseline in COMPARISONS:
+        for metric in COMPARED:
+            paired = paired_differences(runs, pipeline, baseline, metric)
+            if not paired:
+                continue
+            low, high = bootstrap_ci(list(paired.values()))
+            per_seed = ", ".join(f"{s}: {d:+.3f}" for s, d in paired.items())
+            verdict = "yes" if low > 0 or high < 0 else "no"
+            diffs.append(
+                f"| {pipeline} − {baseline} | {metric} | {per_seed} | {statistics.fmean(paired.values()):+.3f} "
+                f"| [{low:+.3f}, {high:+.3f}] | {verdict} |"
+            )
+    ratios = [r for r in runs if r["name"] == "scale_sft" and f"tokens_vs_{REFERENCE}" in r]
+    ratio_lines = [
+        f"- seed {r['seed']}: {r[f'tokens_vs_{REFERENCE}']:.3f} in tokens, {r[f'cpu_s_vs_{REFERENCE}']:.3f} in CPU "
+        f"seconds ({r[f'wall_clock_vs_{REFERENCE}']:.3f} in wall-clock, information only)"
+        for r in ratios
+    ]
+    if ratios:
+        mean_tokens = statistics.fmean(r[f"tokens_vs_{REFERENCE}"] for r in ratios)
+        mean_cpu = statistics.fmean(r[f"cpu_s_vs_{REFERENCE}"] for r in ratios)
+        ratio_lines.append(f"- mean: {mean_tokens:.3f} in tokens, {mean_cpu:.3f} in CPU seconds")
+    relative = figures.relative_to(Path(args.results).resolve().parent)
+    return (
+        "# Seeded study\n\n"
+        f"Command: `{command}`\n\n"
+        f"Task `{args.task}`, budget {asdict(budget)}; seeds {args.seeds} (GRPO pipelines: {args.grpo_seeds}); "
+        "method in the docstring of `benchmarks/reproduce.py`. Tokens are those through forward/backward "
+        "passes plus GRPO's generated ones; CPU seconds are the training processes' (both summed over the "
+        "pipeline's stages).\n\n## Pipelines (mean ± standard deviation over seeds)\n\n"
+        + "\n".join(lines)
+        + "\n\n## Paired differences (same seed: same model initialisation and data)\n\n"
+        + "\n".join(diffs)
+        + "\n\n## Compute: SCALe-SFT / (SFT + GRPO)\n\n"
+        + ("\n".join(ratio_lines) if ratio_lines else "No GRPO seed ran.")
+        + f"\n\n## Plots\n\n![accuracy against compute]({relative}/accuracy_compute.png)\n"
+        f"![metrics]({relative}/metrics.png)\n"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--ablation_seeds", type=int, nargs="*", default=None, help="Default: --seeds.")
-    parser.add_argument("--budget", choices=sorted(BUDGETS), default="full")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--grpo_seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument("--task", choices=("default", "imbalanced"), default="imbalanced")
+    parser.add_argument("--budget", choices=sorted(BUDGETS), default="study")
     parser.add_argument("--output_dir", default="runs/reproduce")
     parser.add_argument("--results", default=str(ROOT / "docs" / "RESULTS.md"))
     parser.add_argument(
-        "--resume", action="store_true", help="Reuse the runs already finished under --output_dir."
+        "--resume", action="store_true", help="Reuse the runs already evaluated under --output_dir."
     )
     args = parser.parse_args()
+    if not set(args.grpo_seeds) <= set(args.seeds):
+        parser.error("--grpo_seeds must be among --seeds.")
     budget = BUDGETS[args.budget]
-    ablation_seeds = args.seeds if args.ablation_seeds is None else args.ablation_seeds
+    command = (
+        f".venv/bin/python benchmarks/reproduce.py --seeds {' '.join(map(str, args.seeds))} "
+        f"--grpo_seeds {' '.join(map(str, args.grpo_seeds))} --task {args.task} --budget {args.budget}"
+    )
+    print(f"Study: {command}", flush=True)
 
     runs = []
     for seed in args.seeds:
         out = Path(args.output_dir) / f"seed{seed}"
-        demo = out / "results.json"
-        demo_runs = (
-            json.loads(demo.read_text()) if args.resume and demo.is_file() else run_demo(out, budget, seed)
-        )
-        runs += [{"seed": seed, **run} for run in demo_runs["runs"]]
-        for name, flags in ABLATIONS.items() if seed in ablation_seeds else ():
-            runs.append({"seed": seed, "name": name, **ablation(out, name, flags, budget, seed, args.resume)})
-    Path(args.output_dir, "results.json").write_text(json.dumps(runs, indent=2))
+        runs += run_seed(out, budget, seed, args.task, seed in args.grpo_seeds, args.resume)
+        Path(args.output_dir, "results.json").write_text(json.dumps(runs, indent=2))
 
-    names = list(dict.fromkeys(r["name"] for r in runs))
-    lines = ["| run | " + " | ".join(METRICS) + " |", "| --- |" + " --- |" * len(METRICS)]
-    for name in names:
-        rows = [r for r in runs if r["name"] == name]
-        lines.append(f"| {name} | " + " | ".join(_mean_std([r.get(m) for r in rows]) for m in METRICS) + " |")
-    ratios = []
-    for seed in args.seeds:
-        by_name = {r["name"]: r for r in runs if r["seed"] == seed}
-        ratios.append(
-            by_name["scale_sft"]["train_wall_clock_s"] / by_name["vanilla_sft_grpo"]["train_wall_clock_s"]
-        )
-    command = (
-        f".venv/bin/python benchmarks/reproduce.py --seeds {' '.join(map(str, args.seeds))} "
-        f"--ablation_seeds {' '.join(map(str, ablation_seeds))} --budget {args.budget}"
-    )
-    Path(args.results).write_text(
-        "# Seeded reproduction study\n\n"
-        f"Command: `{command}` (budget {budget}).\n\n"
-        f"Seeds: {args.seeds} (ablations: {ablation_seeds}); mean ± standard deviation over seeds.\n\n"
-        + "\n".join(lines)
-        + "\n\n"
-        f"Wall-clock of SCALe-SFT / (SFT + GRPO), per seed: {', '.join(f'{r:.3f}' for r in ratios)}; "
-        f"mean {statistics.mean(ratios):.3f}.\n"
-    )
-    print("\n".join(lines))
+    figures = Path(args.results).resolve().parent / "results"
+    figures.mkdir(parents=True, exist_ok=True)
+    plotted = mean_rows(runs, args.grpo_seeds or args.seeds)
+    if args.grpo_seeds:
+        plot_accuracy_compute(plotted, figures / "accuracy_compute.png")
+    plot_runs({r["name"]: r for r in mean_rows(runs, args.seeds)}, figures / "metrics.png")
+    text = report(runs, args, budget, command, figures)
+    Path(args.results).write_text(text)
+    print(text)
+    print(f"Wrote {args.results}; reproduce with: {command}")
 
 
 if __name__ == "__main__":

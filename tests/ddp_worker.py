@@ -67,9 +67,9 @@ def parse_args(argv=None):
         "--loss_method",
         nargs="+",
         default=["scale"],
-        choices=["scale", "vanilla"],
+        choices=["scale", "vanilla", "adaptive"],
         help="one method writes to --out; several (trained one after the other, sharing the start-up) "
-        "write to --out/METHOD",
+        "write to --out/METHOD; `adaptive` is SCALe with the adaptive answer weight",
     )
     parser.add_argument("--per_device_batch", type=int, required=True)
     parser.add_argument("--max_steps", type=int, default=2)
@@ -79,13 +79,15 @@ def parse_args(argv=None):
 
 def train_one(args, method: str, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
+    # adaptive: the weight follows the THINK loss, so a larger step makes that loss (and w) move visibly
+    adaptive = {"answer_weight_schedule": "adaptive", "answer_weight_smoothing": 0.0, "learning_rate": 0.05}
     config = ScaleSFTConfig(
         output_dir=str(out / "trainer"),
-        loss_method=method,
+        loss_method="scale" if method == "adaptive" else method,
         per_device_train_batch_size=args.per_device_batch,
         gradient_accumulation_steps=1,
         max_steps=args.max_steps,
-        learning_rate=1e-3,
+        **(adaptive if method == "adaptive" else {"learning_rate": 1e-3}),
         optim="sgd",
         lr_scheduler_type="constant",
         warmup_steps=0,
@@ -121,6 +123,7 @@ def train_one(args, method: str, out: Path) -> None:
 
     rank = trainer.accelerator.process_index
     (out / f"ids_rank{rank}.json").write_text(json.dumps(RecordingCollator.seen))
+    compute = trainer.compute_summary()  # a collective: every rank calls it
     if trainer.is_world_process_zero():
         unwrapped = trainer.accelerator.unwrap_model(trainer.model)
         params = {name: p for name, p in unwrapped.named_parameters() if p.requires_grad}
@@ -131,6 +134,7 @@ def train_one(args, method: str, out: Path) -> None:
             "distributed_type": str(trainer.accelerator.distributed_type),
             "backend": dist.get_backend() if dist.is_initialized() else None,
             "log_history": trainer.state.log_history,
+            "compute": compute,
         }
         (out / "logs.json").write_text(json.dumps(state, indent=1))
     trainer.accelerator.wait_for_everyone()

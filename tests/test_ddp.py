@@ -1,4 +1,5 @@
-"""Data parallelism: 2 CPU ranks (gloo) x batch 2 train exactly like 1 process x batch 4, for both losses.
+"""Data parallelism: 2 CPU ranks (gloo) x batch 2 train exactly like 1 process x batch 4, for both losses and
+for SCALe with the adaptive answer weight (which must see the step's THINK loss over both ranks).
 
 The synthetic samples have different THINK / ANSWER lengths, so the two ranks hold different numbers of
 samples' tokens: a per-rank normalizer (instead of the step's, gathered over ranks) or a missing
@@ -19,7 +20,7 @@ import torch
 from safetensors.torch import load_file
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
-MAX_STEPS = 2
+MAX_STEPS = 3  # the adaptive weight first moves at step 3 (after L_0 and one more step)
 TIMEOUT_S = 300
 
 
@@ -45,7 +46,7 @@ def _run(cmd: list[str], port: int) -> None:
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
 
 
-METHODS = ("scale", "vanilla")
+METHODS = ("scale", "vanilla", "adaptive")
 
 
 def _train(model: Path, data: Path, out: Path, processes: int, batch: int) -> None:
@@ -71,7 +72,7 @@ def _load(out: Path, processes: int) -> dict:
     return {
         "state": state,
         "losses": [h["loss"] for h in logs],
-        "segments": [[h[k] for k in keys] for h in logs],
+        "segments": [[h[k] for k in keys if k in h] for h in logs],  # vanilla logs no answer_weight
         "init": load_file(out / "params_init.safetensors"),
         "params": load_file(out / "params.safetensors"),
         "batches": [json.loads((out / f"ids_rank{r}.json").read_text()) for r in range(processes)],
@@ -93,15 +94,21 @@ def test_two_ranks_match_one_process_with_double_batch(method, ddp_runs):
     ddp = _load(ddp_runs / "ddp" / method, processes=2)
 
     assert single["state"]["world_size"] == 1 and single["state"]["loss_method"] == method
+    # the same tokens went through forward and backward, counted over both ranks
+    assert ddp["state"]["compute"]["train_tokens"] == single["state"]["compute"]["train_tokens"] > 0
+    assert ddp["state"]["compute"]["processes"] == 2
     assert ddp["state"]["world_size"] == 2 and ddp["state"]["backend"] == "gloo"
 
     # the same samples per optimizer step: rank 0 holds the first half of the global batch, rank 1 the second
     for step in range(MAX_STEPS):
         rank0, rank1 = ddp["batches"][0][step], ddp["batches"][1][step]
         assert single["batches"][0][step] == rank0 + rank1
-        # samples of different lengths, and ranks with different token counts (what the normalizer must handle)
-        assert len({think for _, think, _ in rank0 + rank1}) > 1
-        assert sum(t + a for _, t, a in rank0) != sum(t + a for _, t, a in rank1)
+        assert len({think for _, think, _ in rank0 + rank1}) > 1  # samples of different lengths
+    # ranks with different token counts (what the normalizer must handle)
+    assert any(
+        sum(t + a for _, t, a in ddp["batches"][0][step]) != sum(t + a for _, t, a in ddp["batches"][1][step])
+        for step in range(MAX_STEPS)
+    )
 
     assert len(single["losses"]) == len(ddp["losses"]) == MAX_STEPS
     torch.testing.assert_close(torch.tensor(ddp["losses"]), torch.tensor(single["losses"]), rtol=1e-5, atol=0)
@@ -112,6 +119,10 @@ def test_two_ranks_match_one_process_with_double_batch(method, ddp_runs):
         rtol=1e-5,
         atol=0,
     )
+
+    if method == "adaptive":  # the weight moved, from the THINK loss of both ranks together
+        weights = [segments[-1] for segments in single["segments"]]
+        assert weights[:2] == pytest.approx([0.2, 0.2]) and weights[2] > 0.2 + 1e-3, weights
 
     init, one, two = single["init"], single["params"], ddp["params"]
     assert init.keys() == one.keys() == two.keys() and len(init) > 0

@@ -2,7 +2,9 @@
 
 import json
 
-from scale_sft.demo import PIPELINES, REPORT_METRICS, Budget, run_demo
+import pytest
+
+from scale_sft.demo import PIPELINES, REFERENCE, REPORT_METRICS, Budget, run_demo
 
 
 def test_demo_writes_report_results_and_plots(tmp_path):
@@ -14,18 +16,35 @@ def test_demo_writes_report_results_and_plots(tmp_path):
     assert [r["name"] for r in saved["runs"]] == list(PIPELINES)
     assert saved["wall_clock_s"] >= sum(r["train_wall_clock_s"] for r in saved["runs"] if not r["grpo"])
     for run in saved["runs"]:
-        for key in REPORT_METRICS[:-1]:
+        for key in REPORT_METRICS:
             assert key in run, key
-        assert run["n"] == 4 and run["train_wall_clock_s"] > 0
+        assert run["n"] == 4 and run["train_wall_clock_s"] > 0 and run["train_cpu_s"] > 0
         assert (tmp_path / run["name"] / "eval" / "predictions.jsonl").exists()
     by_name = {r["name"]: r for r in saved["runs"]}
-    assert by_name["vanilla_sft_grpo"]["wall_clock_vs_vanilla_sft_grpo"] == 1.0
-    # GRPO runs include their SFT stage, so they cost more than SFT alone
-    assert by_name["scale_sft_grpo"]["train_wall_clock_s"] > by_name["scale_sft"]["train_wall_clock_s"]
+    for key in ("tokens", "cpu_s", "wall_clock"):
+        assert by_name[REFERENCE][f"{key}_vs_{REFERENCE}"] == 1.0
+
+    # compute: each pipeline's cost is what its stages' run.json record; GRPO adds to its SFT stage
+    sft_run = json.loads((tmp_path / "scale_sft" / "run.json").read_text())["compute"]
     grpo_run = json.loads((tmp_path / "scale_sft_grpo" / "run.json").read_text())
-    assert grpo_run["model"] == str(tmp_path / "scale_sft") and grpo_run["generated_tokens"] > 0
+    assert grpo_run["model"] == str(tmp_path / "scale_sft")
+    grpo_compute = grpo_run["compute"]
+    assert sft_run["train_tokens"] > 0 and grpo_compute["generated_tokens"] > 0
+    assert grpo_compute["generated_tokens"] == grpo_run["generated_tokens"]
+    # the policy pass sees every prompt token too, so it processes more tokens than were generated
+    assert grpo_compute["train_tokens"] > grpo_compute["generated_tokens"]
+    scale, scale_grpo = by_name["scale_sft"], by_name["scale_sft_grpo"]
+    assert scale["train_tokens"] == sft_run["train_tokens"]
+    assert scale_grpo["train_tokens"] == (
+        sft_run["train_tokens"] + grpo_compute["train_tokens"] + grpo_compute["generated_tokens"]
+    )
+    assert scale_grpo["train_cpu_s"] == pytest.approx(sft_run["cpu_s"] + grpo_compute["cpu_s"])
+    ratio = scale["train_tokens"] / by_name[REFERENCE]["train_tokens"]
+    assert scale[f"tokens_vs_{REFERENCE}"] == pytest.approx(ratio) and 0 < ratio < 1
 
     report = (tmp_path / "report.md").read_text()
     assert all(name in report for name in PIPELINES) and "accuracy" in report
-    for png in ("losses.png", "metrics.png", "think_lengths.png"):
+    assert f"SCALe-SFT / (SFT + GRPO) compute: {ratio:.3f} in tokens" in report
+    assert "accuracy_compute.png" in report
+    for png in ("losses.png", "metrics.png", "think_lengths.png", "accuracy_compute.png"):
         assert (tmp_path / png).read_bytes()[:4] == b"\x89PNG"

@@ -10,12 +10,14 @@ from scale_sft.data.format import cot_completion, instruction, message_text
 from scale_sft.data.synthetic import (
     CELL_PX,
     COLORS,
+    MAX_CHECKS,
     QUESTION_TYPES,
     SHAPES,
     corpus_texts,
     make_records,
     save_dataset,
 )
+from scale_sft.evaluation.benchmarks import parse_description
 
 LETTERS = "ABCDEFGHIJ"
 TEXT_FIELDS = ("id", "question", "question_type", "answer", "answer_type", "choices", "think", "scene")
@@ -37,7 +39,10 @@ def _recompute_answer(record: dict) -> str:
     color, question = shapes[0]["color"], record["question"]
     qtype = record["question_type"]
     if qtype == "count_color":
-        asked = re.match(r"How many (\w+) shapes are in the image\?$", question).group(1)
+        asked = re.match(
+            r"How many (\w+) shapes are in the image\?( Check what you see \d+ times?\.)?$", question
+        )
+        asked = asked.group(1)
         return str(len(shapes) if asked == color else 0)
     if qtype == "count_empty":
         return str(len(cells) - len(shapes))
@@ -146,3 +151,78 @@ def test_save_and_load_round_trip(tmp_path) -> None:
             image = row["images"][0]
             assert isinstance(image, Image.Image)
             assert image.convert("RGB").tobytes() == record["images"][0].tobytes()
+
+
+@pytest.fixture(scope="module")
+def imbalanced() -> list[dict]:
+    return make_records(300, seed=7, task="imbalanced")
+
+
+def test_imbalanced_task_keeps_scenes_questions_and_answers(records, imbalanced) -> None:
+    """The same stream of scenes and questions as the default task, with checks asked and performed."""
+    assert [r["scene"] for r in imbalanced[:1]] == [r["scene"] for r in records[:1]]
+    checks_seen = set()
+    for r in imbalanced:
+        assert r["answer"] == _recompute_answer(r), r["id"]
+        asked = re.search(r"Check what you see (\d+) times?\.", r["question"])
+        checks = int(asked.group(1)) if asked else 0
+        checks_seen.add(checks)
+        lines = r["think"].splitlines()
+        color, n, cells = parse_description(r["think"])
+        expected = [
+            f"Check {i} of {checks}: I look at the image again. The shapes are {color}, there are {n} of "
+            f"them, and {cells} cells minus {n} shapes leaves {cells - n} empty cells."
+            for i in range(1, checks + 1)
+        ]
+        assert lines[2:-2] == expected and lines[-1] == f"So the answer is {r['answer']}."
+        if r["choices"]:  # the checks sentence stays in the question, before the choices
+            assert r["question"].index("\nA. ") >= (asked.end() if asked else 0)
+    assert checks_seen == set(range(MAX_CHECKS + 1))
+
+
+def test_imbalanced_task_has_the_papers_imbalance(imbalanced, tmp_path) -> None:
+    """With a tokenizer trained on its corpus: THINK at least 30x ANSWER on average, lengths varying 5x+."""
+    from transformers import AutoProcessor
+
+    from scale_sft.models.tiny import make_tiny_model
+    from scale_sft.segments import ANSWER, THINK
+    from scale_sft.sft.collator import ScaleSFTCollator
+
+    texts = list(corpus_texts(make_records(300, seed=0, split="tokenizer", task="imbalanced")))
+    processor = AutoProcessor.from_pretrained(make_tiny_model(tmp_path / "tiny", texts=texts))
+    collate = ScaleSFTCollator(processor=processor)
+    think, answer = [], []
+    for i in range(0, len(imbalanced), 50):
+        segments = collate(imbalanced[i : i + 50])["segment_ids"]
+        think += (segments == THINK).sum(dim=1).tolist()
+        answer += (segments == ANSWER).sum(dim=1).tolist()
+    assert sum(think) / sum(answer) >= 30
+    assert max(think) / min(think) >= 5
+    assert max(answer) <= 10
+
+
+def test_unknown_task_raises() -> None:
+    with pytest.raises(ValueError, match="synthetic task"):
+        make_records(1, seed=0, task="hard")
+
+
+def test_make_data_cli_writes_the_imbalanced_task(tmp_path) -> None:
+    from scale_sft.cli import main
+
+    main(
+        [
+            "make-data",
+            "--out",
+            str(tmp_path / "d"),
+            "--n",
+            "5",
+            "--n_test",
+            "2",
+            "--seed",
+            "4",
+            "--task",
+            "imbalanced",
+        ]
+    )
+    loaded = datasets.load_from_disk(str(tmp_path / "d"))
+    assert loaded["train"]["think"] == [r["think"] for r in make_records(5, seed=4, task="imbalanced")]

@@ -57,7 +57,7 @@ def _make_tiny_model(argv: list[str]) -> None:
 
 
 def _make_data(argv: list[str]) -> None:
-    from scale_sft.data.synthetic import save_dataset
+    from scale_sft.data.synthetic import TASKS, save_dataset
 
     parser = argparse.ArgumentParser(
         prog="scale-sft make-data", description="Write the synthetic CoT dataset."
@@ -66,8 +66,14 @@ def _make_data(argv: list[str]) -> None:
     parser.add_argument("--n", type=int, default=2000, help="Number of training records.")
     parser.add_argument("--n_test", type=int, default=200, help="Number of test records.")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--task",
+        choices=TASKS,
+        default="default",
+        help="'imbalanced': 0-10 verification steps per record, long variable-length reasoning, short answers.",
+    )
     args = parser.parse_args(argv)
-    data = save_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed)
+    data = save_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task)
     print(f"Saved {data} to {args.out}")
 
 

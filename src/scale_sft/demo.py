@@ -5,8 +5,10 @@ One tiny Qwen2.5-VL, one synthetic chain-of-thought dataset, one seed, equal bud
     (a) vanilla SFT          (b) SCALe-SFT
     (c) vanilla SFT + GRPO   (d) SCALe-SFT + GRPO
 
-all four evaluated on the same held-out set. Writes ``report.md``, ``results.json`` and PNG plots to
-``--output_dir`` and prints the table.
+all four evaluated on the same held-out set. Cost is compared in units machine load cannot bend (each run's
+``run.json`` ``compute``: tokens through forward/backward plus GRPO's generated tokens, and process CPU
+seconds), with wall-clock beside them as information. Writes ``report.md``, ``results.json`` and PNG plots
+(accuracy against compute among them) to ``--output_dir`` and prints the table.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 
 from trl import ModelConfig
 
-from scale_sft.data.synthetic import save_dataset
+from scale_sft.data.synthetic import corpus_texts, make_records, save_dataset
 from scale_sft.evaluation.compare import plot_runs
 from scale_sft.evaluation.runner import evaluate, format_table
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
@@ -41,9 +43,14 @@ REPORT_METRICS = (
     "loop_rate",
     "consistency_rate",
     "reasoning_correct_rate",
+    "train_tokens_M",
+    "train_cpu_s",
+    "tokens_vs_vanilla_sft_grpo",
+    "cpu_s_vs_vanilla_sft_grpo",
     "train_wall_clock_s",
     "wall_clock_vs_vanilla_sft_grpo",
 )
+REFERENCE = "vanilla_sft_grpo"  # the paper's cost comparison: each pipeline against SFT + GRPO
 
 
 @dataclass(frozen=True)
@@ -67,30 +74,25 @@ BUDGETS = {
 
 def train_sft(
     model: Path, data: Path, out: Path, method: str, budget: Budget, seed: int, **overrides
-) -> float:
-    """Train one SFT pipeline (``overrides``: more ``ScaleSFTConfig`` fields, e.g. a schedule); returns the
-    wall-clock."""
-    started = time.perf_counter()
+) -> None:
+    """Train one SFT pipeline (``overrides``: more ``ScaleSFTConfig`` fields, e.g. a schedule)."""
     config = ScaleSFTConfig(
         output_dir=str(out), loss_method=method, max_steps=budget.sft_steps, per_device_train_batch_size=8,
         learning_rate=budget.learning_rate, lr_scheduler_type="cosine", warmup_steps=10,
         logging_steps=max(budget.sft_steps // 20, 1), save_strategy="no", report_to="none", seed=seed,
-        gradient_checkpointing=False, **overrides,
+        gradient_checkpointing=False, overwrite_output_dir=True, **overrides,
     )  # fmt: skip
     train(TrainArguments(model=str(model), dataset=str(data)), config, ModelConfig())
-    return time.perf_counter() - started
 
 
-def train_grpo(model: Path, data: Path, out: Path, budget: Budget, seed: int) -> float:
-    started = time.perf_counter()
+def train_grpo(model: Path, data: Path, out: Path, budget: Budget, seed: int) -> None:
     config = ScaleGRPOConfig(
         output_dir=str(out), max_steps=budget.grpo_steps, num_generations=budget.num_generations,
         per_device_train_batch_size=budget.num_generations, max_completion_length=budget.max_new_tokens,
         learning_rate=5e-5, temperature=1.0, logging_steps=1, save_strategy="no", report_to="none", seed=seed,
-        gradient_checkpointing=False, rewards=["format", "accuracy"],
+        gradient_checkpointing=False, rewards=["format", "accuracy"], overwrite_output_dir=True,
     )  # fmt: skip
     grpo(GRPOArguments(model=str(model), dataset=str(data)), config, ModelConfig())
-    return time.perf_counter() - started
 
 
 def evaluate_run(model: Path, data: Path, out: Path, budget: Budget) -> dict:
@@ -101,27 +103,25 @@ def evaluate_run(model: Path, data: Path, out: Path, budget: Budget) -> dict:
 
 
 def plot_losses(output_dir: Path, path: Path) -> None:
-    """``loss_think`` and ``loss_answer`` of (a) and (b) against steps, with (b)'s ``answer_weight``."""
+    """``loss_think`` and ``loss_answer`` of (a) and (b) against steps, with each one's ``answer_share`` (the
+    share of the loss weight on ANSWER tokens: (b)'s scheduled ``w``, (a)'s ANSWER token share)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 4))
+    twin = ax.twinx()
     for name, style in (("vanilla_sft", "--"), ("scale_sft", "-")):
         logs = json.loads((output_dir / name / "trainer_state.json").read_text())["log_history"]
         logs = [h for h in logs if "loss_think" in h]
         steps = [h["step"] for h in logs]
         ax.plot(steps, [h["loss_think"] for h in logs], style, color="C0", label=f"{name} loss_think")
         ax.plot(steps, [h["loss_answer"] for h in logs], style, color="C1", label=f"{name} loss_answer")
-        if name == "scale_sft":
-            twin = ax.twinx()
-            twin.plot(
-                steps, [h["answer_weight"] for h in logs], ":", color="C2", label="answer_weight (SCALe)"
-            )
-            twin.set_ylabel("answer weight w")
-            twin.set_ylim(0, 1)
-            twin.legend(loc="upper center")
+        twin.plot(steps, [h["answer_share"] for h in logs], style, color="C2", label=f"{name} answer_share")
+    twin.set_ylabel("answer share of the loss weight")
+    twin.set_ylim(0, 1)
+    twin.legend(loc="upper center", fontsize=8)
     ax.set_xlabel("optimizer step")
     ax.set_ylabel("mean cross-entropy")
     ax.set_yscale("log")
@@ -150,50 +150,134 @@ def plot_think_lengths(output_dir: Path, path: Path) -> None:
     plt.close(fig)
 
 
-def run_demo(output_dir: Path, budget: Budget, seed: int = 0) -> dict:
-    """Build, train the four pipelines, evaluate, and write the report; returns ``results.json``'s content."""
-    started = time.perf_counter()
+def run_record(output_dir: Path, name: str, sft_stage: str | None = None) -> dict:
+    """One pipeline's row, read from its files: the evaluation's overall metrics and the cost of its SFT stage
+    (``sft_stage``'s directory for a GRPO pipeline, else its own) plus its GRPO stage."""
+    stages = [output_dir / name] if sft_stage is None else [output_dir / sft_stage, output_dir / name]
+    runs = [json.loads((stage / "run.json").read_text()) for stage in stages]
+    tokens = [r["compute"]["train_tokens"] + r["compute"].get("generated_tokens", 0) for r in runs]
+    cpu = [r["compute"]["cpu_s"] for r in runs]
+    metrics = json.loads((output_dir / name / "eval" / "metrics.json").read_text())["overall"]
+    return {
+        "name": name,
+        "loss_method": runs[0]["loss_method"],
+        "grpo": sft_stage is not None,
+        "sft_stage": sft_stage,
+        "sft_tokens": tokens[0],
+        "sft_cpu_s": cpu[0],
+        "train_tokens": sum(tokens),
+        "train_tokens_M": sum(tokens) / 1e6,
+        "train_cpu_s": sum(cpu),
+        "train_wall_clock_s": sum(r["wall_clock_s"] for r in runs),
+        **metrics,
+    }
+
+
+def add_ratios(runs: list[dict]) -> None:
+    """Each run's tokens, CPU seconds and wall-clock as a share of ``REFERENCE``'s (SFT + GRPO)."""
+    reference = next(r for r in runs if r["name"] == REFERENCE)
+    for run in runs:
+        for key, total in (
+            ("tokens", "train_tokens"),
+            ("cpu_s", "train_cpu_s"),
+            ("wall_clock", "train_wall_clock_s"),
+        ):
+            run[f"{key}_vs_{REFERENCE}"] = run[total] / reference[total]
+
+
+def plot_accuracy_compute(runs: list[dict], path: Path) -> None:
+    """Accuracy against cumulative training compute (tokens, CPU seconds): SFT pipelines are one point, GRPO
+    pipelines go from their SFT stage's point to their own."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    by_name = {r["name"]: r for r in runs}
+    axes_keys = (
+        ("train_tokens", "sft_tokens", "training tokens (forward/backward + generated)"),
+        ("train_cpu_s", "sft_cpu_s", "training CPU seconds"),
+    )
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, (key, sft_key, label) in zip(axes, axes_keys, strict=True):
+        for i, run in enumerate(runs):
+            xs, ys = [run[key]], [run["accuracy"]]
+            if run["sft_stage"]:
+                xs, ys = [run[sft_key], *xs], [by_name[run["sft_stage"]]["accuracy"], *ys]
+            ax.plot(
+                xs,
+                ys,
+                "o-" if run["grpo"] else "s",
+                color=f"C{i}",
+                label=run["name"],
+                alpha=0.8,
+                clip_on=False,
+            )
+            ax.annotate(
+                f"{ys[-1]:.2f}", (xs[-1], ys[-1]), textcoords="offset points", xytext=(4, 4), fontsize=8
+            )
+        ax.set_xlabel(label)
+        ax.set_ylabel("accuracy")
+        ax.set_xlim(left=0)
+        ax.set_ylim(0, 1.05)
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def build_inputs(output_dir: Path, budget: Budget, seed: int, task: str = "default") -> tuple[Path, Path]:
+    """The seed's tiny model and dataset under ``output_dir``; for another task than the default, the
+    tokenizer is trained on that task's corpus."""
     output_dir.mkdir(parents=True, exist_ok=True)
     model, data = output_dir / "tiny-qwen2_5_vl", output_dir / "data"
-    make_tiny_model(model, seed=seed)
-    save_dataset(data, n_train=budget.n_train, n_test=budget.n_test, seed=seed)
+    texts = None  # make_tiny_model's default: the default task's corpus
+    if task != "default":
+        texts = corpus_texts(make_records(500, seed=seed, split="tokenizer", task=task))
+    make_tiny_model(model, texts=texts, seed=seed)
+    save_dataset(data, n_train=budget.n_train, n_test=budget.n_test, seed=seed, task=task)
+    return model, data
+
+
+def run_demo(output_dir: Path, budget: Budget, seed: int = 0, task: str = "default") -> dict:
+    """Build, train the four pipelines, evaluate, and write the report; returns ``results.json``'s content.
+    ``task``: the synthetic task (``save_dataset``)."""
+    started = time.perf_counter()
+    model, data = build_inputs(output_dir, budget, seed, task)
 
     runs = []
-    sft_seconds = {}
     for name, (method, with_grpo) in PIPELINES.items():
         out = output_dir / name
         print(f"\n=== {name} ===", flush=True)
-        sft_name = f"{method}_sft"
+        sft_stage = f"{method}_sft" if with_grpo else None
         if with_grpo:
-            seconds = sft_seconds[sft_name] + train_grpo(output_dir / sft_name, data, out, budget, seed)
+            train_grpo(output_dir / sft_stage, data, out, budget, seed)
         else:
-            seconds = sft_seconds[sft_name] = train_sft(model, data, out, method, budget, seed)
-        metrics = evaluate_run(out, data, out / "eval", budget)
-        runs.append(
-            {
-                "name": name,
-                "loss_method": method,
-                "grpo": with_grpo,
-                "train_wall_clock_s": seconds,
-                **metrics["overall"],
-            }
-        )
-    reference = next(r for r in runs if r["name"] == "vanilla_sft_grpo")["train_wall_clock_s"]
-    for run in runs:
-        run["wall_clock_vs_vanilla_sft_grpo"] = run["train_wall_clock_s"] / reference
+            train_sft(model, data, out, method, budget, seed)
+        evaluate_run(out, data, out / "eval", budget)
+        runs.append(run_record(output_dir, name, sft_stage))
+    add_ratios(runs)
 
     plot_losses(output_dir, output_dir / "losses.png")
     plot_runs({r["name"]: r for r in runs}, output_dir / "metrics.png")
     plot_think_lengths(output_dir, output_dir / "think_lengths.png")
+    plot_accuracy_compute(runs, output_dir / "accuracy_compute.png")
     total = time.perf_counter() - started
-    results = {"seed": seed, "budget": asdict(budget), "wall_clock_s": total, "runs": runs}
+    results = {"seed": seed, "task": task, "budget": asdict(budget), "wall_clock_s": total, "runs": runs}
     (output_dir / "results.json").write_text(json.dumps(results, indent=2))
     table = format_table({r["name"]: r for r in runs}, REPORT_METRICS)
+    scale = next(r for r in runs if r["name"] == "scale_sft")
     (output_dir / "report.md").write_text(
         "# scale-sft demo\n\n"
-        f"Tiny Qwen2.5-VL trained from scratch on the synthetic task, seed {seed}, budget {asdict(budget)}.\n"
-        "Wall-clock of (c) and (d) includes their SFT stage. One seed: see docs/RESULTS.md for the seeded study.\n\n"
-        f"```\n{table}\n```\n\n![losses](losses.png)\n![metrics](metrics.png)\n![THINK lengths](think_lengths.png)\n"
+        f"Tiny Qwen2.5-VL trained from scratch on the synthetic task ({task}), seed {seed}, budget {asdict(budget)}.\n"
+        "Cost of (c) and (d) includes their SFT stage; tokens are those through forward/backward passes plus "
+        "GRPO's generated ones, CPU seconds the training processes' (wall-clock is information only). One "
+        "seed: see docs/RESULTS.md for the seeded study.\n\n"
+        f"SCALe-SFT / (SFT + GRPO) compute: {scale[f'tokens_vs_{REFERENCE}']:.3f} in tokens, "
+        f"{scale[f'cpu_s_vs_{REFERENCE}']:.3f} in CPU seconds (the paper reports about 1/7 of the training "
+        "time).\n\n"
+        f"```\n{table}\n```\n\n![accuracy against compute](accuracy_compute.png)\n![metrics](metrics.png)\n"
+        "![losses](losses.png)\n![THINK lengths](think_lengths.png)\n"
     )
     print(f"\n{table}\n\nDemo done in {total / 60:.1f} min; report: {output_dir / 'report.md'}", flush=True)
     return results

@@ -20,7 +20,16 @@ multi-colour grids (``benchmarks/learnability.py``: loss down to 0.42x of its st
 600 steps, 0.92x for multi-colour counts); in earlier trials it did not learn per-cell read-outs in raster
 order (the previous version of this task) nor the colour of a single shape among empty cells, hence at
 least ``MIN_FILLED`` of the cells hold shapes. The intro keeps the reasoning about ten times longer than
-the answer in word tokens, the imbalance of real chain-of-thought data.
+the answer in word tokens.
+
+``task="imbalanced"`` has the imbalance the paper targets (long reasoning of widely varying length before a
+short answer): the question asks for 0 to ``MAX_CHECKS`` checks (``Check what you see 4 times.``), and the
+trace, without the intro, restates the description once per check (``Check 2 of 4: I look at the image
+again. ...``) before the step. With a tokenizer trained on its corpus the THINK segment runs from about 40
+to 460 tokens, about 34 times the ANSWER segment on average (``tests/test_synthetic.py`` checks the bounds).
+The tiny model learns it from scratch (``benchmarks/LEARNABILITY_IMBALANCED.md``: in 250 steps the held-out
+loss fell to 0.23x of its step-100 value, and the answer's from 3.50 to 0.55 nats). The default task is
+unchanged by it, so the demo's data stays the same.
 """
 
 from __future__ import annotations
@@ -57,6 +66,8 @@ SHAPES: tuple[str, ...] = ("square", "circle", "triangle")
 QUESTION_TYPES: tuple[str, ...] = ("count_color", "count_empty", "more_than", "which_color")
 YES_NO = ["yes", "no"]
 MIN_FILLED = 0.4  # with a single shape among empty cells its colour was not learned in the demo budget
+TASKS: tuple[str, ...] = ("default", "imbalanced")
+MAX_CHECKS = 10  # imbalanced task: 0 to 10 checks, reasoning from about 40 to 460 tokens
 
 Cell = dict[str, str] | None
 Scene = list[list[Cell]]
@@ -99,7 +110,8 @@ def scene_facts(scene: Scene) -> tuple[str, int, int]:
 
 
 def _question(rng: random.Random, scene: Scene, qtype: str) -> tuple[str, str, list[str], str]:
-    """A ``qtype`` question over ``scene``: (question, reasoning step over the description, choices, answer)."""
+    """A ``qtype`` question over ``scene``: (question without its choices, reasoning step over the
+    description, choices, answer)."""
     color, n, cells = scene_facts(scene)
     if qtype == "count_color":  # look up the colour asked, compare it with the one seen
         asked = rng.choice(list(COLORS))
@@ -120,11 +132,11 @@ def _question(rng: random.Random, scene: Scene, qtype: str) -> tuple[str, str, l
         relation = "more" if n > k else "not more"
         answer = LETTERS[YES_NO.index(verdict)]
         step = f"There are {n} shapes and {n} is {relation} than {k}, so {verdict}. That is choice {answer}."
-        return format_options(f"Are there more than {k} shapes?", YES_NO), step, YES_NO, answer
+        return f"Are there more than {k} shapes?", step, YES_NO, answer
     choices = list(COLORS)  # which_color: map the colour seen to its letter
     answer = LETTERS[choices.index(color)]
     step = f"The shapes are {color}, which is choice {answer}."
-    return format_options("What colour are the shapes?", choices), step, choices, answer
+    return "What colour are the shapes?", step, choices, answer
 
 
 def describe_scene(scene: Scene) -> list[str]:
@@ -139,12 +151,34 @@ def describe_scene(scene: Scene) -> list[str]:
     ]
 
 
-def make_record(rng: random.Random, index: int, split: str, rows: int = 3, cols: int = 3) -> dict:
-    """One record; all randomness comes from ``rng`` so a seeded stream gives identical records."""
+def check_lines(scene: Scene, checks: int) -> list[str]:
+    """The imbalanced task's verification steps: ``checks`` numbered restatements of the same facts."""
+    color, n, cells = scene_facts(scene)
+    return [
+        f"Check {i} of {checks}: I look at the image again. The shapes are {color}, there are {n} of them, "
+        f"and {cells} cells minus {n} shapes leaves {cells - n} empty cells."
+        for i in range(1, checks + 1)
+    ]
+
+
+def make_record(
+    rng: random.Random, index: int, split: str, rows: int = 3, cols: int = 3, task: str = "default"
+) -> dict:
+    """One record of ``task``; all randomness comes from ``rng`` so a seeded stream gives identical records."""
+    if task not in TASKS:
+        raise ValueError(f"Unknown synthetic task {task!r}; choose one of {TASKS}.")
     qtype = rng.choice(QUESTION_TYPES)
     scene = random_scene(rng, rows, cols)
     question, step, choices, answer = _question(rng, scene, qtype)
-    think = "\n".join([*describe_scene(scene), step, f"So the answer is {answer}."])
+    description = describe_scene(scene)
+    if task == "imbalanced":  # no intro; the question asks for 0 to MAX_CHECKS checks before the step
+        checks = rng.randint(0, MAX_CHECKS)
+        if checks:
+            question += f" Check what you see {checks} time{'s' if checks > 1 else ''}."
+        description = description[1:] + check_lines(scene, checks)
+    if choices:
+        question = format_options(question, choices)
+    think = "\n".join([*description, step, f"So the answer is {answer}."])
     return {
         "id": f"synth-{split}-{index:05d}",
         "messages": [user_message(question, 1), assistant_message(cot_completion(think, answer))],
@@ -159,28 +193,40 @@ def make_record(rng: random.Random, index: int, split: str, rows: int = 3, cols:
     }
 
 
-def make_records(n: int, seed: int, split: str = "train", rows: int = 3, cols: int = 3) -> list[dict]:
+def make_records(
+    n: int, seed: int, split: str = "train", rows: int = 3, cols: int = 3, task: str = "default"
+) -> list[dict]:
     """``n`` records from a stream keyed by (seed, split), so splits are independent but reproducible."""
     rng = random.Random(f"scale-sft-synthetic:{seed}:{split}")
-    return [make_record(rng, i, split, rows, cols) for i in range(n)]
+    return [make_record(rng, i, split, rows, cols, task) for i in range(n)]
 
 
 FEATURES = record_features("question_type", "think", "scene")
 
 
-def make_dataset(n_train: int, n_test: int, seed: int, rows: int = 3, cols: int = 3) -> datasets.DatasetDict:
+def make_dataset(
+    n_train: int, n_test: int, seed: int, rows: int = 3, cols: int = 3, task: str = "default"
+) -> datasets.DatasetDict:
     return datasets.DatasetDict(
         {
-            split: datasets.Dataset.from_list(make_records(n, seed, split, rows, cols), features=FEATURES)
+            split: datasets.Dataset.from_list(
+                make_records(n, seed, split, rows, cols, task), features=FEATURES
+            )
             for split, n in (("train", n_train), ("test", n_test))
         }
     )
 
 
 def save_dataset(
-    out_dir: str | Path, n_train: int, n_test: int, seed: int, rows: int = 3, cols: int = 3
+    out_dir: str | Path,
+    n_train: int,
+    n_test: int,
+    seed: int,
+    rows: int = 3,
+    cols: int = 3,
+    task: str = "default",
 ) -> datasets.DatasetDict:
-    dataset = make_dataset(n_train, n_test, seed, rows, cols)
+    dataset = make_dataset(n_train, n_test, seed, rows, cols, task)
     dataset.save_to_disk(str(out_dir))
     return dataset
 

@@ -111,6 +111,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
         "reward_weights": config.reward_weights,
         "wall_clock_s": time.perf_counter() - started,
         "train_runtime_s": result.metrics.get("train_runtime"),
+        "compute": trainer.compute_summary(),  # tokens and CPU seconds: cost that machine load cannot bend
         "generated_tokens": trainer.generated_tokens,
         "global_step": trainer.state.global_step,
         "nonfinite_steps_skipped": trainer.nonfinite_steps,

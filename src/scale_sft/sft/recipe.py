@@ -93,6 +93,7 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
         "eval_data": eval_report.to_dict() if eval_report else None,
         "wall_clock_s": time.perf_counter() - started,
         "train_runtime_s": result.metrics.get("train_runtime"),
+        "compute": trainer.compute_summary(),  # tokens and CPU seconds: cost that machine load cannot bend
         "global_step": trainer.state.global_step,
         "nonfinite_steps_skipped": trainer.nonfinite_steps,
         "train_metrics": result.metrics,

@@ -9,7 +9,7 @@ from trl import SFTConfig
 
 from scale_sft.loss import LOSS_METHODS
 from scale_sft.method_config import CotMethodConfig
-from scale_sft.schedules import SCHEDULES, answer_weight
+from scale_sft.schedules import SCHEDULES, AdaptiveAnswerWeight
 
 
 @dataclass
@@ -23,11 +23,18 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
             `w`, averaged over the samples of each optimizer step. `"vanilla"`: the token-mean cross-entropy over
             THINK and ANSWER tokens together (the SFT baseline), through the same data, masks and pipeline.
         answer_weight_schedule (`str`, defaults to `"cosine"`):
-            How `w` moves with progress `p = global_step / max_steps`: `"cosine"`, `"linear"` or `"constant"`.
+            How `w` moves with progress `p = global_step / max_steps`: `"cosine"`, `"linear"` or `"constant"`;
+            or `"adaptive"` (beyond the paper, not the default): with the measured THINK loss instead of the
+            step count, `w = start + (end - start) * clip(1 - L / L_0, 0, 1)`, where `L_0` is the first step's
+            THINK cross-entropy and `L` a moving average of the later steps' (see `AdaptiveAnswerWeight`).
+            Computed from each step's loss over all micro-batches and ranks, saved with checkpoints.
         answer_weight_start (`float`, defaults to `0.2`):
             `w` at `p = 0` (think-focused). Our default, not the paper's (its constants are not public).
         answer_weight_end (`float`, defaults to `0.8`):
             `w` at `p = 1` (answer-focused). Our default, not the paper's.
+        answer_weight_smoothing (`float`, defaults to `0.9`):
+            `"adaptive"` only: the moving average's factor in [0, 1), `L <- s * L + (1 - s) * L_step` (0 follows
+            the last step's loss alone; 0.9 averages over about 10 steps).
         freeze_vision_tower (`bool`, defaults to `False`):
             Train the language model and the image-feature projector only, with the image encoder frozen.
         max_length (`int` or `None`, defaults to `1024`):
@@ -44,6 +51,9 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
     )
     answer_weight_start: float = field(default=0.2, metadata={"help": "Answer weight w at the start."})
     answer_weight_end: float = field(default=0.8, metadata={"help": "Answer weight w at the end."})
+    answer_weight_smoothing: float = field(
+        default=0.9, metadata={"help": "Moving-average factor of the THINK loss ('adaptive' schedule only)."}
+    )
     freeze_vision_tower: bool = field(
         default=False, metadata={"help": "Freeze the image encoder (the projector stays trainable)."}
     )
@@ -52,7 +62,12 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
         super().__post_init__()
         if self.loss_method not in LOSS_METHODS:
             raise ValueError(f"loss_method must be one of {LOSS_METHODS}, got {self.loss_method!r}.")
-        answer_weight(0.0, self.answer_weight_schedule, self.answer_weight_start, self.answer_weight_end)
+        if self.answer_weight_schedule not in SCHEDULES:
+            raise ValueError(
+                f"answer_weight_schedule must be one of {SCHEDULES}, got {self.answer_weight_schedule!r}."
+            )
+        # checks start, end and smoothing (the step schedules use only the first two)
+        AdaptiveAnswerWeight(self.answer_weight_start, self.answer_weight_end, self.answer_weight_smoothing)
         ignored = {
             "loss_type": self.loss_type != "nll",
             "label_smoothing_factor": self.label_smoothing_factor != 0,

@@ -5,10 +5,12 @@ Small overrides:
 - ``_get_num_items_in_batch`` counts the loss normalizer (samples for SCALe, tokens for vanilla) over every
   micro-batch of the optimizer step and every rank, so the step's gradient is the same however it is split;
 - ``compute_loss`` takes per-token log-probabilities from TRL's fused LM head (no vocabulary logits) and
-  applies ``scale_loss`` with the scheduled answer weight at ``global_step / max_steps``;
+  applies ``scale_loss`` with the scheduled answer weight at ``global_step / max_steps`` (or the adaptive
+  weight, ``sft/adaptive.py``, which it feeds the step's THINK loss summed over micro-batches and ranks);
 - ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), ``answer_share`` (the share of the loss
   weight on ANSWER tokens), the THINK/ANSWER token counts, and TRL's ``entropy`` / ``mean_token_accuracy``;
 - ``NonFiniteGuard`` stops (or skips, counted) a step whose loss or gradients are not finite;
+- ``compute_meter`` counts the training tokens and CPU seconds (``scale_sft.compute``);
 - ``_load_from_checkpoint`` works around a transformers 5 resume bug for vision-language checkpoints.
 """
 
@@ -20,9 +22,11 @@ import torch
 from transformers.utils import SAFE_WEIGHTS_NAME
 from trl import SFTTrainer
 
+from scale_sft.compute import ComputeMeter
 from scale_sft.loss import loss_normalizer, scale_loss
 from scale_sft.nonfinite import NonFiniteGuard
 from scale_sft.schedules import answer_weight
+from scale_sft.sft.adaptive import AdaptiveWeightCallback
 from scale_sft.sft.collator import ScaleSFTCollator
 from scale_sft.sft.sft_config import ScaleSFTConfig
 
@@ -62,12 +66,30 @@ class ScaleSFTTrainer(NonFiniteGuard, SFTTrainer):
             model, args=args, processing_class=processing_class, data_collator=data_collator, **kwargs
         )
         self._sums = {mode: dict.fromkeys(SUMS, 0.0) for mode in ("train", "eval")}
+        self.compute_meter = ComputeMeter()
+        self.add_callback(self.compute_meter)
+        if args.answer_weight_schedule == "adaptive":
+            self.add_callback(
+                AdaptiveWeightCallback(
+                    args.answer_weight_start, args.answer_weight_end, args.answer_weight_smoothing
+                )
+            )
+
+    @property
+    def adaptive_weight(self) -> AdaptiveWeightCallback | None:
+        """The adaptive schedule's state (looked up, as a resume may replace the callback), or None."""
+        return next(
+            (c for c in self.callback_handler.callbacks if isinstance(c, AdaptiveWeightCallback)), None
+        )
 
     @property
     def answer_weight(self) -> float:
-        """The answer weight of the current optimizer step (the schedule at ``global_step / max_steps``)."""
-        progress = min(self.state.global_step / max(self.state.max_steps, 1), 1.0)
+        """The answer weight of the current optimizer step: the schedule at ``global_step / max_steps``, or
+        the adaptive weight from the steps measured so far."""
         args = self.args
+        if args.answer_weight_schedule == "adaptive":
+            return self.adaptive_weight.weight
+        progress = min(self.state.global_step / max(self.state.max_steps, 1), 1.0)
         return answer_weight(
             progress, args.answer_weight_schedule, args.answer_weight_start, args.answer_weight_end
         )
@@ -88,6 +110,8 @@ class ScaleSFTTrainer(NonFiniteGuard, SFTTrainer):
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
         mode = "train" if model.training else "eval"
         segment_ids = next_token_segments(inputs.pop("segment_ids"))
+        if mode == "train":
+            self.compute_meter.count(inputs["attention_mask"])
         inputs["use_cache"] = False
         outputs = model(**inputs, fused_lm_head=True)
         # In training the normalizer spans the whole step (all micro-batches and ranks); DDP then averages the
@@ -112,7 +136,13 @@ class ScaleSFTTrainer(NonFiniteGuard, SFTTrainer):
         ).tolist()
         for key, value in zip(SUMS, reduced, strict=True):
             self._sums[mode][key] += value
+        if mode == "train" and self.adaptive_weight is not None:  # step-global: summed over ranks above
+            self.adaptive_weight.observe(reduced[SUMS.index("think_ce")], reduced[SUMS.index("think_tokens")])
         return (loss, outputs) if return_outputs else loss
+
+    def compute_summary(self) -> dict:
+        """The run's ``compute`` entry (``ComputeMeter.summary``); call it on every rank."""
+        return self.compute_meter.summary(self.accelerator)
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         """Resume full-model checkpoints through ``from_pretrained``, which maps the saved key names.

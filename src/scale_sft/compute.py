@@ -1,0 +1,52 @@
+"""What a training run costs, in units that machine load cannot bend.
+
+Wall-clock on a shared machine measures the other jobs as much as the run (the same SFT stage took 740 s
+and 293 s), so cost comparisons use counts instead: the tokens that went through the model's forward and
+backward passes (the sum of the attention masks of every training micro-batch, over all ranks), and the
+process CPU seconds (user + system, every thread, summed over ranks). Wall-clock stays beside them as
+information. GRPO adds the tokens it generated (``ScaleGRPOTrainer.generated_tokens``).
+"""
+
+from __future__ import annotations
+
+import time
+
+import torch
+from transformers import TrainerCallback
+
+
+class ComputeMeter(TrainerCallback):
+    """Counts the training tokens a trainer reports (``count``) and times its training loop.
+
+    Counts are per process and per ``train()`` call (a resumed run counts from its resume point); ``summary``
+    adds them up over ranks.
+    """
+
+    def __init__(self):
+        self.tokens = 0
+        self.cpu_s = 0.0
+        self.wall_s = 0.0
+        self._started: tuple[float, float] | None = None
+
+    def count(self, attention_mask: torch.Tensor) -> None:
+        """Add one training micro-batch's forward/backward tokens (padding excluded)."""
+        self.tokens += int(attention_mask.sum())
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self._started = (time.process_time(), time.perf_counter())
+
+    def on_train_end(self, args, state, control, **kwargs):
+        cpu, wall = self._started
+        self.cpu_s += time.process_time() - cpu
+        self.wall_s += time.perf_counter() - wall
+
+    def summary(self, accelerator) -> dict:
+        """``train_tokens`` and ``cpu_s`` summed over ranks, this rank's ``wall_s``; call it on every rank."""
+        local = torch.tensor([self.tokens, self.cpu_s], dtype=torch.float64, device=accelerator.device)
+        tokens, cpu_s = accelerator.reduce(local, reduction="sum").tolist()
+        return {
+            "train_tokens": int(tokens),
+            "cpu_s": cpu_s,
+            "wall_s": self.wall_s,
+            "processes": accelerator.num_processes,
+        }
