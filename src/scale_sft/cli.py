@@ -55,16 +55,24 @@ def _make_tiny_model(argv: list[str]) -> None:
 
 def _make_data(argv: list[str]) -> None:
     from scale_sft.data.synthetic import save_dataset
+    from scale_sft.data.synthetic_text import save_text_dataset
 
     parser = argparse.ArgumentParser(
         prog="scale-sft make-data", description="Write the synthetic CoT dataset."
+    )
+    parser.add_argument(
+        "--task",
+        default="visual",
+        choices=("visual", "text"),
+        help="visual: image grids for VLMs; text: R1-style arithmetic traces with \\boxed{} answers.",
     )
     parser.add_argument("--out", required=True, help="Directory for save_to_disk (train and test splits).")
     parser.add_argument("--n", type=int, default=2000, help="Number of training records.")
     parser.add_argument("--n_test", type=int, default=200, help="Number of test records.")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    data = save_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed)
+    save = save_text_dataset if args.task == "text" else save_dataset
+    data = save(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed)
     print(f"Saved {data} to {args.out}")
 
 
@@ -85,6 +93,7 @@ def _demo(argv: list[str]) -> None:
 
 
 def _eval(argv: list[str]) -> None:
+    from scale_sft.evaluation.answers import ANSWER_FORMATS
     from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS
     from scale_sft.evaluation.runner import evaluate
     from scale_sft.method_config import MALFORMED_MODES
@@ -95,7 +104,9 @@ def _eval(argv: list[str]) -> None:
     )
     parser.add_argument("--model", required=True, help="Hub name or local path of the model to evaluate.")
     parser.add_argument(
-        "--benchmark", default="synthetic", help="synthetic, scienceqa_img, iconqa, or a dataset path."
+        "--benchmark",
+        default="synthetic",
+        help="synthetic, synthetic_text, scienceqa_img, iconqa, or a dataset path.",
     )
     parser.add_argument("--split", default="test")
     parser.add_argument("--data", default=None, help="Local copy of the benchmark (file or directory).")
@@ -117,6 +128,13 @@ def _eval(argv: list[str]) -> None:
         default="skip",
         choices=MALFORMED_MODES,
         help="A record whose gold answer cannot be read: skip and count it, or stop naming it.",
+    )
+    parser.add_argument(
+        "--answer_format",
+        default=None,
+        choices=ANSWER_FORMATS,
+        help="Where the final answer stands: the answer tags, or (boxed, R1 style) the answer tags if any, else "
+        "the last \\boxed{} after the reasoning (default: each record's answer_format field, else tags).",
     )
     for name, default in DEFAULT_TAGS.__dict__.items():
         parser.add_argument(f"--{name}_tag", default=default, help=f"Tag string (default {default}).")

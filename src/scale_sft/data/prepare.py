@@ -13,7 +13,7 @@ import datasets
 from PIL import Image
 from tqdm.auto import tqdm
 
-from scale_sft.data.format import render_sample
+from scale_sft.data.format import is_text_only, render_sample
 from scale_sft.data.loading import DataError, DataReport
 from scale_sft.segments import MalformedSampleError
 from scale_sft.tags import DEFAULT_TAGS, CotTags
@@ -52,6 +52,8 @@ def _check_record(record: dict, processor, tags: CotTags, max_length: int | None
     )
     if n_placeholders != len(images):
         return "image count mismatch", False
+    if images and is_text_only(processor):
+        return "images for a text-only model", False
     try:
         text, spans = render_sample(processor, messages, tags)
     except MalformedSampleError as err:
@@ -94,6 +96,8 @@ def prepare_dataset(
     if not keep:
         raise DataError(f"No trainable records left: {report.summary()}")
     kept = dataset if len(keep) == len(dataset) else dataset.select(keep)
+    if is_text_only(processor):  # TRL takes a dataset with an `images` column (even empty) for a vision one
+        kept = kept.remove_columns([c for c in ("image", "images") if c in kept.column_names])
     if getattr(kept.features.get("images"), "feature", None) == datasets.Value("string"):  # JSON: file paths
         kept = kept.cast_column("images", datasets.List(datasets.Image()))
     return kept, report

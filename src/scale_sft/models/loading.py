@@ -1,13 +1,30 @@
-"""Loading a vision-language model and its processor by hub name or local path (the same code path for both)."""
+"""Loading a model and its processor by hub name or local path (the same code path for both).
+
+A vision-language checkpoint loads as ``AutoModelForImageTextToText`` + ``AutoProcessor``; a text-only one (a
+causal LM such as Qwen2.5-Instruct, ``is_text_only_checkpoint``) as ``AutoModelForCausalLM`` + its tokenizer.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForImageTextToText
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
 from scale_sft.models.processor import load_processor
+
+
+def is_text_only_checkpoint(name_or_path: str, trust_remote_code: bool = False) -> bool:
+    """Whether a checkpoint is a text-only model: ``AutoModelForImageTextToText`` does not support its config."""
+    config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    remote = "AutoModelForImageTextToText" in (getattr(config, "auto_map", None) or {})
+    return not remote and config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+
+def _auto_model(name_or_path: str, trust_remote_code: bool):
+    text_only = is_text_only_checkpoint(name_or_path, trust_remote_code)
+    return AutoModelForCausalLM if text_only else AutoModelForImageTextToText
 
 
 def load_model_and_processor(
@@ -17,7 +34,8 @@ def load_model_and_processor(
     attn_implementation: str | None = None,
     processor_options: dict | None = None,
 ):
-    """``AutoModelForImageTextToText`` + ``AutoProcessor``; remote code only when the user asks for it.
+    """``AutoModelForImageTextToText`` + ``AutoProcessor`` (a text-only checkpoint: ``AutoModelForCausalLM`` + its
+    tokenizer, which ``AutoProcessor`` returns for it); remote code only when the user asks for it.
 
     ``processor_options`` (``min_pixels``, ``max_pixels``, ...) go to the image processor (``load_processor``).
 
@@ -35,12 +53,12 @@ def load_model_and_processor(
         from peft import PeftConfig, PeftModel
 
         base = PeftConfig.from_pretrained(name_or_path).base_model_name_or_path
-        model = AutoModelForImageTextToText.from_pretrained(base, **kwargs)
+        model = _auto_model(base, trust_remote_code).from_pretrained(base, **kwargs)
         model = PeftModel.from_pretrained(model, name_or_path).merge_and_unload()
         # PEFT froze the base weights; unfrozen, the merged model trains like any other.
         model.requires_grad_(True)
     else:
-        model = AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
+        model = _auto_model(name_or_path, trust_remote_code).from_pretrained(name_or_path, **kwargs)
     processor = load_processor(name_or_path, trust_remote_code, processor_options)
     return model, processor
 

@@ -1,4 +1,4 @@
-"""Tiny, randomly initialised vision-language models of the real architectures, built offline.
+"""Tiny, randomly initialised models of the real architectures, built offline.
 
 No weights can be downloaded here, so tests and the demo use models this module builds: the real model and
 processor classes with a few layers, and a byte-level BPE tokenizer trained locally on the synthetic corpus.
@@ -6,92 +6,21 @@ They are saved with ``save_pretrained`` and loaded back only by path through ``A
 ``AutoProcessor``, the code path a hub checkpoint takes.
 
 Each architecture is one builder in ``ARCHITECTURES``; everything specific to it (special tokens, chat template,
-configs, processor) stays inside that builder.
+configs, processor) stays inside that builder. The vision-language builders live here, the text-only ones
+(``TEXT_ARCHITECTURES``, loaded through ``AutoModelForCausalLM`` / ``AutoTokenizer``) in ``tiny_text``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast
 
 from scale_sft.models.chat_templates import GEMMA3_CHAT_TEMPLATE, LLAVA_NEXT_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE
+from scale_sft.models.tiny_common import TinySize, add_tag_tokens, encode_with_bos, train_bpe_tokenizer
+from scale_sft.models.tiny_text import build_qwen2_text
 from scale_sft.tags import DEFAULT_TAGS, CotTags
-
-# Qwen2's pre-tokenisation regex: byte-level BPE where a tag such as `</think>` splits into several
-# pieces that can merge with neighbouring characters (`>\n`), the case segment labelling must survive.
-_QWEN_SPLIT = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-
-
-@dataclass(frozen=True)
-class TinySize:
-    """Model size; the defaults (about 1.5M parameters) train on 2 CPU cores in minutes."""
-
-    hidden_size: int = 128
-    num_layers: int = 4
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    intermediate_size: int = 384
-    vision_hidden_size: int = 64
-    vision_depth: int = 2
-    vocab_size: int = 1024
-
-
-def train_bpe_tokenizer(
-    texts: Iterable[str],
-    special_tokens: list[str],
-    vocab_size: int,
-    pad_token: str,
-    eos_token: str,
-    **named_tokens: str,
-) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE tokenizer (Qwen2-style pre-tokenisation) on ``texts``.
-
-    ``named_tokens`` (``bos_token="<s>"``, or model-specific names such as ``image_token``) become attributes
-    of the tokenizer (``tokenizer.image_token`` / ``tokenizer.image_token_id``) that survive ``save_pretrained``.
-    """
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(_QWEN_SPLIT), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=special_tokens,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    named = {"pad_token": pad_token, "eos_token": eos_token, **named_tokens}
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        additional_special_tokens=[t for t in special_tokens if t not in named.values()],
-        **named,
-    )
-
-
-def _encode_with_bos(tokenizer: PreTrainedTokenizerFast, bos: str) -> None:
-    """Put ``bos`` first whenever the tokenizer is asked for special tokens, as Mistral's and Gemma's do."""
-    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A",
-        pair=f"{bos} $A {bos} $B",
-        special_tokens=[(bos, tokenizer.convert_tokens_to_ids(bos))],
-    )
-
-
-def _add_tag_tokens(tokenizer: PreTrainedTokenizerFast, tags: CotTags) -> None:
-    """Make the four tag strings single special tokens (off by default: real tokenizers split them)."""
-    tokenizer.add_special_tokens(
-        {"additional_special_tokens": [tags.think_start, tags.think_end, tags.answer_start, tags.answer_end]},
-        replace_extra_special_tokens=False,
-    )
 
 
 def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, tags: CotTags, seed: int):
@@ -117,7 +46,7 @@ def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, t
         texts, specials, size.vocab_size, pad_token="<|endoftext|>", eos_token="<|im_end|>"
     )
     if special_tags:
-        _add_tag_tokens(tokenizer, tags)
+        add_tag_tokens(tokenizer, tags)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
     head_dim = size.hidden_size // size.num_heads
     eighth = head_dim // 16  # M-RoPE splits the head_dim / 2 rotary pairs 2:3:3 into time, height, width
@@ -206,9 +135,9 @@ def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags:
         eoi_token="<end_of_image>",
         image_token="<image_soft_token>",
     )
-    _encode_with_bos(tokenizer, "<bos>")  # as Gemma's tokenizer does; its template writes `<bos>` too
+    encode_with_bos(tokenizer, "<bos>")  # as Gemma's tokenizer does; its template writes `<bos>` too
     if special_tags:
-        _add_tag_tokens(tokenizer, tags)
+        add_tag_tokens(tokenizer, tags)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
     # A 112 px image is 8x8 SigLIP patches of 14 px, average-pooled 2x2 into 16 soft tokens.
     image_size, patch_size, mm_tokens_per_image = 112, 14, 16
@@ -292,9 +221,9 @@ def build_llava_next(texts: Iterable[str], size: TinySize, special_tags: bool, t
         unk_token="<unk>",
         image_token="<image>",
     )
-    _encode_with_bos(tokenizer, "<s>")  # as Mistral's tokenizer does; the template does not write it
+    encode_with_bos(tokenizer, "<s>")  # as Mistral's tokenizer does; the template does not write it
     if special_tags:
-        _add_tag_tokens(tokenizer, tags)
+        add_tag_tokens(tokenizer, tags)
     ids = {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
     # CLIP at 56 px with 14 px patches: 4x4 features per view. A 112 px image picks the 112x112 pinpoint: a base
     # view plus 2x2 crops of 56 px, so 16 + 8x8 + 8 newlines = 88 image tokens (CLS dropped, "default" strategy).
@@ -356,28 +285,34 @@ ARCHITECTURES: dict[str, Builder] = {
     "qwen2_5_vl": build_qwen2_5_vl,
     "gemma3": build_gemma3,
     "llava_next": build_llava_next,
+    "qwen2_text": build_qwen2_text,
 }
+TEXT_ARCHITECTURES = ("qwen2_text",)
+DEFAULT_SIZE = TinySize()
 
 
 def make_tiny_model(
     out_dir: str | Path,
     arch: str = "qwen2_5_vl",
     texts: Iterable[str] | None = None,
-    size: TinySize = TinySize(),
+    size: TinySize = DEFAULT_SIZE,
     special_tags: bool = False,
     tags: CotTags = DEFAULT_TAGS,
     seed: int = 0,
 ) -> Path:
     """Build a tiny model of ``arch``, train its tokenizer on ``texts`` and save model + processor to ``out_dir``.
 
-    ``texts`` defaults to the synthetic corpus. ``special_tags`` adds the tag strings as single special tokens.
+    ``texts`` defaults to the corpus of the synthetic task the model is for (the text task for a text-only
+    ``arch``). ``special_tags`` adds the tag strings as single special tokens.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"Unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}.")
     if texts is None:
         from scale_sft.data.synthetic import corpus_texts, make_records
+        from scale_sft.data.synthetic_text import make_text_records
 
-        texts = list(corpus_texts(make_records(500, seed=seed, split="tokenizer")))
+        make = make_text_records if arch in TEXT_ARCHITECTURES else make_records
+        texts = list(corpus_texts(make(500, seed=seed, split="tokenizer")))
     texts = [*texts, *["system\nuser\nassistant\n"] * 100]  # the chat template's role names
     model, processor = ARCHITECTURES[arch](texts, size, special_tags, tags, seed)
     out = Path(out_dir)

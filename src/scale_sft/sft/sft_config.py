@@ -34,6 +34,9 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
             Samples longer than this (image tokens included) are skipped and counted, never truncated, so no
             sample is trained with its answer cut off. `None` keeps every sample.
 
+    `dataset_kwargs` always holds `skip_prepare_dataset: True`: [`ScaleSFTCollator`] renders and tokenizes the
+    conversations itself, for vision-language and text-only models alike, so TRL's own tokenization never runs.
+
     The SCALe loss replaces TRL's: `loss_type` must stay `"nll"`, and `label_smoothing_factor`,
     `use_liger_kernel`, `padding_free` and `packing` are refused (they would be silently ignored otherwise).
     """
@@ -53,6 +56,7 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
         if self.loss_method not in LOSS_METHODS:
             raise ValueError(f"loss_method must be one of {LOSS_METHODS}, got {self.loss_method!r}.")
         answer_weight(0.0, self.answer_weight_schedule, self.answer_weight_start, self.answer_weight_end)
+        self.dataset_kwargs = {**(self.dataset_kwargs or {}), "skip_prepare_dataset": True}
         ignored = {
             "loss_type": self.loss_type != "nll",
             "label_smoothing_factor": self.label_smoothing_factor != 0,

@@ -8,6 +8,8 @@ Small overrides:
   applies ``scale_loss`` with the scheduled answer weight at ``global_step / max_steps``;
 - ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), ``answer_share`` (the share of the loss
   weight on ANSWER tokens), the THINK/ANSWER token counts, and TRL's ``entropy`` / ``mean_token_accuracy``;
+- ``_set_signature_columns_if_needed`` keeps the record columns the collator reads (``messages``, images) for
+  text-only datasets too, which TRL would otherwise drop as unused model inputs;
 - ``_load_from_checkpoint`` works around a transformers 5 resume bug for vision-language checkpoints.
 """
 
@@ -40,7 +42,8 @@ class ScaleSFTTrainer(SFTTrainer):
     """SFT on chain-of-thought data with separately normalised, scheduled THINK and ANSWER losses.
 
     Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational
-    (``messages`` + ``images``), ideally filtered by ``scale_sft.data.prepare.prepare_dataset``; the default
+    (``messages``, with ``images`` for a vision-language model; none for a text-only causal LM, whose
+    ``processing_class`` is its tokenizer), ideally filtered by ``scale_sft.data.prepare.prepare_dataset``; the default
     collator is ``ScaleSFTCollator``.
     """
 
@@ -111,6 +114,10 @@ class ScaleSFTTrainer(SFTTrainer):
         for key, value in zip(SUMS, reduced, strict=True):
             self._sums[mode][key] += value
         return (loss, outputs) if return_outputs else loss
+
+    def _set_signature_columns_if_needed(self):
+        if self._signature_columns is None:
+            self._signature_columns = ["messages", "image", "images"]
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         """Resume full-model checkpoints through ``from_pretrained``, which maps the saved key names.
