@@ -81,7 +81,10 @@ def _load(out: Path, processes: int) -> dict:
 
 
 # model kind -> (model fixture, dataset fixture)
-KINDS = {"qwen2_5_vl": ("tiny_qwen_dir", "synthetic_dir"), "qwen2_text": ("tiny_text_dir", "synthetic_text_dir")}
+KINDS = {
+    "qwen2_5_vl": ("tiny_qwen_dir", "synthetic_dir"),
+    "qwen2_text": ("tiny_text_dir", "synthetic_text_dir"),
+}
 
 
 @pytest.fixture(scope="module", params=list(KINDS))

@@ -35,10 +35,7 @@ THINKS = ["Short.", None, "A longer chain of thought.\nIt has two lines and more
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
-    return {
-        arch: make_tiny_model(root / arch, arch=arch, special_tags=True, seed=1)
-        for arch in ARCHS
-    }
+    return {arch: make_tiny_model(root / arch, arch=arch, special_tags=True, seed=1) for arch in ARCHS}
 
 
 def _text_records() -> list[dict]:
