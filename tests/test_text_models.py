@@ -203,3 +203,17 @@ def test_text_run_from_the_command_line(tmp_path, capsys):
     stats = json.loads((tmp_path / "inspect" / "token_stats.json").read_text())
     assert stats["data"]["kept"] == 32 and stats["think_tokens"]["mean"] > 3 * stats["answer_tokens"]["mean"]
     assert "THINK/ANSWER" in capsys.readouterr().out
+
+
+# DeepSeek-R1-Distill's template keeps only what follows </think> in an assistant turn.
+STRIPPING_TEMPLATE = (
+    "{% for m in messages %}{% if m['role'] == 'user' %}<|im_start|>user\n{{ m['content'] }}<|im_end|>\n"
+    "{% else %}<|im_start|>assistant\n{{ m['content'].split('</think>')[-1] }}<|im_end|>\n{% endif %}{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+
+
+def test_a_template_that_drops_the_reasoning_is_refused(text_tokenizer):
+    """Otherwise the record would silently train as a direct answer (no THINK tokens at all)."""
+    with pytest.raises(ValueError, match="rewrites the assistant reply"):
+        render_sample(text_tokenizer, CONVERSATION, chat_template=STRIPPING_TEMPLATE)

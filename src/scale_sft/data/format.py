@@ -140,14 +140,16 @@ def render_sample(
     """The chat-rendered text of ``messages`` and the spans of its final assistant completion.
 
     The completion is what the template adds after the generation prompt of the earlier turns, so a prompt
-    that itself contains ``<think>`` is never mistaken for reasoning. The tag rules are checked on the
-    assistant message itself, before the template adds its end-of-turn tokens.
+    that itself contains ``<think>`` is never mistaken for reasoning; it must hold the reply unchanged (up to
+    surrounding whitespace). The tag rules are checked on the assistant message itself, before the template
+    adds its end-of-turn tokens.
     """
     if not messages or messages[-1]["role"] != "assistant":
         raise ValueError(
             "A conversational record must end with an assistant message (the supervised target)."
         )
-    answer_start(message_text(messages[-1]), tags)
+    reply = message_text(messages[-1])
+    answer_start(reply, tags)
     rendered = processor.apply_chat_template(
         _template_messages(processor, messages), tokenize=False, chat_template=chat_template
     )
@@ -157,5 +159,10 @@ def render_sample(
         raise ValueError(
             "The chat template renders the conversation differently from its generation prompt, so the "
             "completion cannot be located; use a template where the prompt is a prefix of the conversation."
+        )
+    if reply.strip() not in text[len(prompt) :]:
+        raise ValueError(
+            "The chat template rewrites the assistant reply (e.g. drops its reasoning, as DeepSeek-R1-Distill's "
+            "template does), so its THINK and ANSWER tokens would be wrong; pass a template that keeps it."
         )
     return text, sample_spans(text, len(prompt), tags)
