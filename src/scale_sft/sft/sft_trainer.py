@@ -41,10 +41,11 @@ def next_token_segments(segment_ids: torch.Tensor) -> torch.Tensor:
 class ScaleSFTTrainer(SFTTrainer):
     """SFT on chain-of-thought data with separately normalised, scheduled THINK and ANSWER losses.
 
-    Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational
-    (``messages``, with ``images`` for a vision-language model; none for a text-only causal LM, whose
-    ``processing_class`` is its tokenizer), ideally filtered by ``scale_sft.data.prepare.prepare_dataset``; the default
-    collator is ``ScaleSFTCollator``.
+    Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational:
+    ``messages`` + ``images`` for a vision-language model, ``messages`` alone for a text-only causal LM (whose
+    ``processing_class`` is its tokenizer; TRL refuses any ``images`` column there, which
+    ``scale_sft.data.prepare.prepare_dataset`` drops). Filter it with ``prepare_dataset``; the default collator
+    is ``ScaleSFTCollator``.
     """
 
     # `compute_loss` divides by the whole step's normalizer, so Trainer must not divide again by the GA steps.
