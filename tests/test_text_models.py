@@ -217,3 +217,23 @@ def test_a_template_that_drops_the_reasoning_is_refused(text_tokenizer):
     """Otherwise the record would silently train as a direct answer (no THINK tokens at all)."""
     with pytest.raises(ValueError, match="rewrites the assistant reply"):
         render_sample(text_tokenizer, CONVERSATION, chat_template=STRIPPING_TEMPLATE)
+
+
+def test_answer_format_from_the_record_or_the_command():
+    from scale_sft.evaluation.answers import read_gold
+    from scale_sft.evaluation.runner import check_eval_args, score_record
+    from scale_sft.evaluation.scoring import Generation
+
+    record = make_text_records(1, seed=0)[0]
+    reply = record["messages"][1]["content"]
+    samples = [Generation(reply, [], 0, 0, hit_max_new_tokens=False)]
+
+    def malformed(answer_format):
+        (row,) = score_record(record, read_gold(record), samples, answer_format=answer_format)
+        return row["malformed"], row["correct"]
+
+    assert malformed(None) == (False, True)  # the record's own answer_format: "boxed"
+    assert malformed("tags") == (True, False)  # the command's choice wins
+    assert malformed(None) == malformed("boxed")
+    with pytest.raises(ValueError, match="answer_format"):
+        check_eval_args(None, 1, 1, 0.0, 1, answer_format="latex")
