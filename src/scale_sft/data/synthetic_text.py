@@ -24,8 +24,8 @@ What the tiny model learns of it (one seed, seed 0 everywhere; ``make-data --tas
 ``make-tiny-model --arch qwen2_text``, ``train --per_device_train_batch_size 8 --lr_scheduler_type cosine``,
 ``eval --benchmark synthetic_text --limit 100 --max_new_tokens 96``): the format and copying the question's
 numbers first, the sums later. After 1,200 steps at lr 2e-3 (``--warmup_steps 50``): malformed 0.00,
-consistency 1.00, accuracy 0.27 (0.51 on two-term sums); after 400 steps at 3e-3 (``--warmup_steps 20``): malformed
-0.00, accuracy 0.06.
+consistency 1.00, accuracy 0.27 (0.51 on two-term sums); after 400 steps at 3e-3 (``--warmup_steps 20``):
+malformed 0.00, accuracy 0.06.
 """
 
 from __future__ import annotations
