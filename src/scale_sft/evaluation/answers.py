@@ -1,9 +1,9 @@
 """Answer extraction and matching: the one implementation shared by evaluation metrics and GRPO rewards.
 
-A generation is ``<think>reasoning</think>\\n<answer>B</answer>`` with the tags of a ``CotTags`` (answer format
-``"tags"``), or, as DeepSeek-R1 distillation traces are, ``<think>reasoning</think>`` then a final answer in
-``\\boxed{}`` with answer tags optional (answer format ``"boxed"``). The format is chosen explicitly (by the record's
-``answer_format`` or the ``eval`` option), never guessed from the text.
+A generation is ``<think>reasoning</think>\\n<answer>B</answer>`` with the tags of a ``CotTags`` (answer
+format ``"tags"``), or, as DeepSeek-R1 distillation traces are, ``<think>reasoning</think>`` then a final answer
+in ``\\boxed{}`` with answer tags optional (answer format ``"boxed"``). The format is chosen explicitly (by the
+record's ``answer_format`` or the ``eval`` option), never guessed from the text.
 
 Answer types (the ``answer_type`` of a record) and what counts as correct:
 

@@ -129,8 +129,8 @@ def score_item(
 ) -> dict:
     """The flags of one generation; ``parsed`` is ``parse_generation(generation.text, tags, answer_format)``.
 
-    * ``prediction``: the final answer (answer block, or boxed answer) read as the gold's type (``normalize_answer``, once), or None;
-      ``extracted``: not None.
+    * ``prediction``: the final answer (answer block, or boxed answer) read as the gold's type
+      (``normalize_answer``, once), or None; ``extracted``: not None.
     * ``correct``: the prediction equals the gold's canonical form.
     * ``malformed``: no final answer found (``ParsedGeneration.malformed``: no complete answer block, or in the
       ``"boxed"`` format neither that nor a boxed answer).
