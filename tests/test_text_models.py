@@ -237,3 +237,21 @@ def test_answer_format_from_the_record_or_the_command():
     assert malformed(None) == malformed("boxed")
     with pytest.raises(ValueError, match="answer_format"):
         check_eval_args(None, 1, 1, 0.0, 1, answer_format="latex")
+
+
+def test_lora_on_a_text_model_loads_back_merged(tiny_text_dir, synthetic_text_dir, tmp_path):
+    """`train --use_peft` saves an adapter; loading it finds the text-only base and merges the adapter in."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    out = tmp_path / "lora"
+    main(["train", "--model", str(tiny_text_dir), "--dataset", str(synthetic_text_dir), "--output_dir", str(out),
+          "--max_steps", "2", "--per_device_train_batch_size", "2", "--learning_rate", "0.01", "--use_peft",
+          "--lora_r", "4", "--lora_alpha", "8", "--lora_target_modules", "q_proj", "v_proj",
+          "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true"])  # fmt: skip
+    assert (out / "adapter_config.json").exists()
+    merged, tokenizer = load_model_and_processor(str(out))
+    base = AutoModelForCausalLM.from_pretrained(tiny_text_dir).state_dict()
+    assert type(merged).__name__ == "Qwen2ForCausalLM" and type(tokenizer).__name__ == "Qwen2Tokenizer"
+    changed = {k for k, v in merged.state_dict().items() if not torch.equal(v, base[k])}
+    assert changed and all(k.endswith(("q_proj.weight", "v_proj.weight")) for k in changed)
