@@ -1,4 +1,5 @@
-"""Shared fixtures, built once per test session: a tiny Qwen2.5-VL saved to disk and a synthetic dataset."""
+"""Shared fixtures, built once per test session: a tiny Qwen2.5-VL and a tiny text-only Qwen2 saved to disk, and
+the synthetic visual and text datasets."""
 
 from __future__ import annotations
 
@@ -38,6 +39,29 @@ def synthetic_dir(tmp_path_factory):
 
     out = tmp_path_factory.mktemp("data") / "synthetic"
     save_dataset(out, n_train=64, n_test=20, seed=0)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tiny_text_dir(tmp_path_factory):
+    from scale_sft.models.tiny import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-qwen2_text", arch="qwen2_text", seed=0)
+
+
+@pytest.fixture(scope="session")
+def text_tokenizer(tiny_text_dir):
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(tiny_text_dir)
+
+
+@pytest.fixture(scope="session")
+def synthetic_text_dir(tmp_path_factory):
+    from scale_sft.data.synthetic_text import save_text_dataset
+
+    out = tmp_path_factory.mktemp("data") / "synthetic_text"
+    save_text_dataset(out, n_train=64, n_test=20, seed=0)
     return out
 
 

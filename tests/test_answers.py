@@ -17,6 +17,7 @@ from scale_sft.evaluation.answers import (
     anls,
     extract_answer,
     is_correct,
+    last_boxed,
     levenshtein,
     normalize_answer,
     normalize_choice,
@@ -319,3 +320,69 @@ def test_levenshtein_by_hand():
 )
 def test_anls_by_hand(pred, gold, score):
     assert anls(pred, gold) == pytest.approx(score)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# The "boxed" answer format (DeepSeek-R1 traces: <think>..</think> then \boxed{}, answer tags optional).
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("\\boxed{5}", "5"),
+        ("\\boxed{1} then \\boxed{2}", "2"),  # the last one
+        (
+            "\\boxed{\\frac{1}{2}} and \\boxed{3",
+            "\\frac{1}{2}",
+        ),  # nested braces kept; an unclosed one ignored
+        ("\\boxed {7}", "7"),
+        ("{\\boxed{4}}", "4"),
+        ("no box", None),
+        ("\\boxed{", None),
+    ],
+)
+def test_last_boxed(text, answer):
+    assert last_boxed(text) == answer
+
+
+@pytest.mark.parametrize(
+    ("text", "think", "answer"),
+    [
+        ("<think>\n2 + 3 = 5.\n</think>\n\nThe answer is $\\boxed{5}$.", "2 + 3 = 5.", "5"),
+        ("<think>maybe \\boxed{4}</think> so \\boxed{5}", "maybe \\boxed{4}", "5"),  # after the reasoning
+        ("<think>maybe \\boxed{4}</think> no final answer", "maybe \\boxed{4}", None),  # not read from inside
+        ("<think>still reasoning \\boxed{4}", None, None),  # never closed: no answer yet
+        ("The answer is \\boxed{6}.", None, "6"),  # no think tags: a direct answer
+        ("<think>x</think><answer>7</answer> \\boxed{5}", "x", "7"),  # answer tags win when present
+        ("<think>x</think> <answer>\\boxed{8}</answer>", "x", "\\boxed{8}"),
+    ],
+)
+def test_parse_generation_boxed(text, think, answer):
+    parsed = parse_generation(text, answer_format="boxed")
+    assert (parsed.think, parsed.answer) == (think, answer)
+    assert parsed.malformed is (answer is None)
+    assert extract_answer(text, answer_format="boxed") == answer
+
+
+def test_boxed_format_is_explicit():
+    text = "<think>x</think> \\boxed{5}"
+    assert parse_generation(text).malformed  # the default "tags" format never reads \boxed{}
+    assert not parse_generation(text, answer_format="boxed").malformed
+    with pytest.raises(ValueError, match="answer_format"):
+        parse_generation(text, answer_format="latex")
+
+
+def test_boxed_answers_score_with_the_common_metrics():
+    from scale_sft.evaluation.scoring import Generation, score_item
+
+    gold = read_gold({"answer": "5", "answer_type": NUMERIC})
+    cases = {
+        "<think>\n2 + 3 = 5.\nSo the answer is 5.\n</think>\n\n$\\boxed{5}$": (True, False, True),
+        "<think>\nSo the answer is 5.\n</think>\n\n$\\boxed{6}$": (False, False, False),
+        "<think>\nSo the answer is 5.": (False, True, None),
+    }
+    for text, (correct, malformed, consistent) in cases.items():
+        generation = Generation(text, [], 0, 0, hit_max_new_tokens="</think>" not in text)
+        item = score_item(parse_generation(text, answer_format="boxed"), gold, generation)
+        assert (item["correct"], item["malformed"], item["consistent"]) == (correct, malformed, consistent)
+        assert item["unfinished"] is ("</think>" not in text)

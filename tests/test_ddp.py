@@ -1,5 +1,6 @@
 """Data parallelism: 2 CPU ranks (gloo) x batch 2 train exactly like 1 process x batch 4, for both losses and
-for SCALe with the adaptive answer weight (which must see the step's THINK loss over both ranks).
+for SCALe with the adaptive answer weight (which must see the step's THINK loss over both ranks), for a
+vision-language model (tiny Qwen2.5-VL) and a text-only causal LM (tiny Qwen2 on the synthetic text task).
 
 The synthetic samples have different THINK / ANSWER lengths, so the two ranks hold different numbers of
 samples' tokens: a per-rank normalizer (instead of the step's, gathered over ranks) or a missing
@@ -68,7 +69,8 @@ def _train(model: Path, data: Path, out: Path, processes: int, batch: int) -> No
 def _load(out: Path, processes: int) -> dict:
     state = json.loads((out / "logs.json").read_text())
     logs = [h for h in state["log_history"] if "loss" in h]
-    keys = ("think_tokens", "answer_tokens", "loss_think", "loss_answer", "answer_weight")
+    keys = ("think_tokens", "answer_tokens", "loss_think", "loss_answer")
+    keys += ("answer_weight",) if state["loss_method"] == "scale" else ()  # logged for SCALe only
     return {
         "state": state,
         "losses": [h["loss"] for h in logs],
@@ -79,11 +81,19 @@ def _load(out: Path, processes: int) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def ddp_runs(tiny_qwen_dir, synthetic_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("ddp")
-    _train(tiny_qwen_dir, synthetic_dir, root / "single", processes=1, batch=4)
-    _train(tiny_qwen_dir, synthetic_dir, root / "ddp", processes=2, batch=2)
+# model kind -> (model fixture, dataset fixture)
+KINDS = {
+    "qwen2_5_vl": ("tiny_qwen_dir", "synthetic_dir"),
+    "qwen2_text": ("tiny_text_dir", "synthetic_text_dir"),
+}
+
+
+@pytest.fixture(scope="module", params=list(KINDS))
+def ddp_runs(request, tmp_path_factory):
+    model, data = (request.getfixturevalue(name) for name in KINDS[request.param])
+    root = tmp_path_factory.mktemp(f"ddp-{request.param}")
+    _train(model, data, root / "single", processes=1, batch=4)
+    _train(model, data, root / "ddp", processes=2, batch=2)
     return root
 
 

@@ -29,7 +29,8 @@ from transformers import (
 from scale_sft.data.format import cot_completion, probe_texts
 from scale_sft.models.chat_templates import LLAVA_NEXT_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE
 from scale_sft.models.processor import save_processor
-from scale_sft.models.tiny import QWEN_SPLIT, make_tiny_model
+from scale_sft.models.tiny import make_tiny_model
+from scale_sft.models.tiny_common import QWEN_SPLIT
 
 IMAGE = Image.new("RGB", (112, 112), "white")
 SAMPLES = [

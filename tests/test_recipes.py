@@ -26,6 +26,11 @@ MODELS = {
     "llava_v1_6_mistral_7b": "llava-hf/llava-v1.6-mistral-7b-hf",
     "gemma3_4b": "google/gemma-3-4b-it",
 }
+TEXT_MODELS = {"qwen2_5_1_5b_text": "Qwen/Qwen2.5-1.5B-Instruct"}  # text-only: SCALe recipes, full and LoRA
+DATASETS = {
+    **dict.fromkeys(MODELS, "data/vision_r1_cold"),
+    **dict.fromkeys(TEXT_MODELS, "open-r1/OpenR1-Math-220k"),
+}
 SFT_RECIPES = sorted(p for p in EXAMPLES.glob("*.yaml") if not p.stem.endswith("_grpo"))
 GRPO_RECIPES = sorted(EXAMPLES.glob("*_grpo.yaml"))
 ACCELERATE = sorted((EXAMPLES / "accelerate").glob("*.yaml"))
@@ -41,6 +46,8 @@ def test_every_model_has_every_recipe():
     for key in MODELS:
         for variant in ("scale", "vanilla", "scale_lora", "vanilla_lora", "grpo"):
             assert f"{key}_{variant}" in names
+    for key in TEXT_MODELS:
+        assert {f"{key}_scale", f"{key}_scale_lora"} <= names
     assert {p.stem for p in ACCELERATE} == {"ddp", "fsdp", "zero3"}
 
 
@@ -54,8 +61,9 @@ def test_sft_recipe_parses(path, tmp_path):
     script_args, config, model_args = parser.parse_args_and_config(
         args=["--config", str(path), *_overrides(tmp_path)]
     )
-    key = next(k for k in MODELS if path.stem.startswith(k))
-    assert script_args.model == MODELS[key] and script_args.dataset == "data/vision_r1_cold"
+    models = {**MODELS, **TEXT_MODELS}
+    key = next(k for k in models if path.stem.startswith(k))
+    assert script_args.model == models[key] and script_args.dataset == DATASETS[key]
     assert config.loss_method == ("scale" if "_scale" in path.stem else "vanilla")
     assert (config.answer_weight_schedule, config.answer_weight_start, config.answer_weight_end) == (
         "cosine",
@@ -64,8 +72,10 @@ def test_sft_recipe_parses(path, tmp_path):
     )
     assert config.output_dir == str(tmp_path) and config.activation_checkpointing
     assert config.num_train_epochs == 1 and 0 < config.learning_rate <= 2e-4 and config.max_length >= 4096
-    if key.startswith("qwen"):  # an image of the most pixels allowed still fits in max_length
+    if key == "qwen2_5_vl_3b":  # an image of the most pixels allowed still fits in max_length
         assert script_args.max_pixels // (28 * 28) <= config.max_length // 2
+    if key in TEXT_MODELS:  # no image options for a text-only model
+        assert script_args.processor_options() == {} and not config.freeze_vision_tower
     lora = path.stem.endswith("_lora")
     assert model_args.use_peft is lora
     assert model_args.dtype == ("bfloat16" if lora else "float32")
@@ -149,6 +159,32 @@ def test_lora_targets_the_language_model_only(key, tmp_path, tiny_qwen_dir):
             n.removeprefix("base_model.model.") for n, m in peft_model.named_modules() if hasattr(m, "lora_A")
         }
         assert adapted == expected
+
+
+def test_text_lora_targets_every_decoder_projection(tmp_path, tiny_text_dir):
+    """The text recipe's LoRA regex matches the attention/MLP projections of Qwen2ForCausalLM, not lm_head."""
+    from peft import get_peft_model
+    from transformers import AutoModelForCausalLM
+
+    parser = TrlParser((TrainArguments, ScaleSFTConfig, ModelConfig))
+    _, _, model_args = parser.parse_args_and_config(
+        args=["--config", str(EXAMPLES / "qwen2_5_1_5b_text_scale_lora.yaml"), *_overrides(tmp_path)]
+    )
+    model = AutoModelForCausalLM.from_pretrained(tiny_text_dir)
+    names = _linear_names(model)
+    expected = {
+        name
+        for name in names
+        if name.startswith("model.layers.")
+        and name.rsplit(".", 1)[1]
+        in {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
+    }
+    assert "lm_head" in names and len(expected) == 7 * model.config.num_hidden_layers
+    peft_model = get_peft_model(model, get_peft_config(model_args))
+    adapted = {
+        n.removeprefix("base_model.model.") for n, m in peft_model.named_modules() if hasattr(m, "lora_A")
+    }
+    assert adapted == expected
 
 
 @pytest.mark.parametrize("path", GRPO_RECIPES, ids=lambda p: p.stem)

@@ -1,19 +1,34 @@
-"""ScaleSFTTrainer: gradient-accumulation invariance, padding/order invariance, exact resume."""
+"""ScaleSFTTrainer: gradient-accumulation invariance, padding/order invariance, exact resume, for a
+vision-language model (tiny Qwen2.5-VL) and a text-only causal LM (tiny Qwen2 on R1-style records)."""
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import datasets
 import pytest
 import torch
-from transformers import AutoModelForImageTextToText
+from transformers import AutoModelForCausalLM, AutoModelForImageTextToText
 
 from scale_sft import ScaleSFTConfig, ScaleSFTTrainer
+from scale_sft.data import synthetic_text
 from scale_sft.data.format import assistant_message, cot_completion
 from scale_sft.data.synthetic import FEATURES, make_records
 from scale_sft.sft.collator import ScaleSFTCollator
 
 
-@pytest.fixture(scope="module")
-def uneven_dataset():
-    """8 records with very different THINK/ANSWER lengths: full traces, one-line traces, direct answers."""
+@dataclass
+class Kind:
+    """A model kind under test: its checkpoint, processor (a tokenizer for text), auto class and data."""
+
+    model_dir: Path
+    processor: Any
+    auto: type
+    data_dir: Path
+    uneven: datasets.Dataset
+
+
+def _uneven_visual():
     records = make_records(8, seed=3)
     for i, record in enumerate(records):
         if i in (1, 5):
@@ -23,6 +38,30 @@ def uneven_dataset():
                 cot_completion("Short.", f"the answer is {record['answer']}")
             )
     return datasets.Dataset.from_list(records, features=FEATURES)
+
+
+def _uneven_text():
+    records = synthetic_text.make_text_records(8, seed=3)
+    for i, record in enumerate(records):
+        boxed = f"The answer is $\\boxed{{{record['answer']}}}$."
+        if i in (1, 5):
+            record["messages"][1]["content"] = boxed
+        elif i in (2, 6):
+            record["messages"][1]["content"] = f"<think>\nShort.\n</think>\n\n{boxed}"
+    return datasets.Dataset.from_list(records, features=synthetic_text.FEATURES)
+
+
+@pytest.fixture(scope="module", params=["qwen2_5_vl", "qwen2_text"])
+def kind(request):
+    """8 uneven records per kind: full traces, one-line traces and direct answers (very different lengths)."""
+    if request.param == "qwen2_text":
+        fixtures = ("tiny_text_dir", "text_tokenizer", "synthetic_text_dir")
+        auto, uneven = AutoModelForCausalLM, _uneven_text()
+    else:
+        fixtures = ("tiny_qwen_dir", "qwen_processor", "synthetic_dir")
+        auto, uneven = AutoModelForImageTextToText, _uneven_visual()
+    model_dir, processor, data_dir = (request.getfixturevalue(name) for name in fixtures)
+    return Kind(model_dir, processor, auto, data_dir, uneven)
 
 
 def _config(tmp_path, **overrides):
@@ -43,16 +82,14 @@ def _config(tmp_path, **overrides):
     return ScaleSFTConfig(**{**defaults, **overrides})
 
 
-def _trainer(model_dir, processor, dataset, config):
-    model = AutoModelForImageTextToText.from_pretrained(model_dir)
-    return ScaleSFTTrainer(model, args=config, train_dataset=dataset, processing_class=processor)
+def _trainer(kind: Kind, dataset, config):
+    model = kind.auto.from_pretrained(kind.model_dir)
+    return ScaleSFTTrainer(model, args=config, train_dataset=dataset, processing_class=kind.processor)
 
 
 @pytest.mark.parametrize("method", ["scale", "vanilla"])
-def test_gradient_accumulation_matches_full_batch(
-    method, tiny_qwen_dir, qwen_processor, uneven_dataset, tmp_path
-):
-    before = AutoModelForImageTextToText.from_pretrained(tiny_qwen_dir).state_dict()
+def test_gradient_accumulation_matches_full_batch(method, kind, tmp_path):
+    before = kind.auto.from_pretrained(kind.model_dir).state_dict()
     updates, losses = [], []
     for batch, accumulation in ((8, 1), (2, 4)):
         config = _config(
@@ -61,7 +98,7 @@ def test_gradient_accumulation_matches_full_batch(
             per_device_train_batch_size=batch,
             gradient_accumulation_steps=accumulation,
         )
-        trainer = _trainer(tiny_qwen_dir, qwen_processor, uneven_dataset, config)
+        trainer = _trainer(kind, kind.uneven, config)
         trainer.train()
         after = trainer.model.state_dict()
         updates.append({k: after[k] - before[k] for k in before})
@@ -75,23 +112,21 @@ def test_gradient_accumulation_matches_full_batch(
 
 
 @pytest.mark.parametrize("method", ["scale", "vanilla"])
-def test_loss_invariant_to_padding_side_and_order(
-    method, tiny_qwen_dir, qwen_processor, uneven_dataset, tmp_path
-):
-    trainer = _trainer(tiny_qwen_dir, qwen_processor, uneven_dataset, _config(tmp_path, loss_method=method))
+def test_loss_invariant_to_padding_side_and_order(method, kind, tmp_path):
+    trainer = _trainer(kind, kind.uneven, _config(tmp_path, loss_method=method))
     trainer.model.eval()
-    examples = [uneven_dataset[i] for i in range(6)]
+    examples = [kind.uneven[i] for i in range(6)]
     losses = []
     for side, order in (("right", examples), ("left", examples), ("right", examples[::-1])):
-        batch = ScaleSFTCollator(processor=qwen_processor, padding_side=side)(order)
+        batch = ScaleSFTCollator(processor=kind.processor, padding_side=side)(order)
         with torch.no_grad():
             losses.append(trainer.compute_loss(trainer.model, batch).item())
     assert losses[1] == pytest.approx(losses[0], rel=1e-5)
     assert losses[2] == pytest.approx(losses[0], rel=1e-5)
 
 
-def test_resume_continues_schedule_and_losses_exactly(tiny_qwen_dir, qwen_processor, synthetic_dir, tmp_path):
-    data = datasets.load_from_disk(str(synthetic_dir))["train"].select(range(24))
+def test_resume_continues_schedule_and_losses_exactly(kind, tmp_path):
+    data = datasets.load_from_disk(str(kind.data_dir))["train"].select(range(24))
     common = dict(
         optim="adamw_torch",
         learning_rate=1e-3,
@@ -102,9 +137,9 @@ def test_resume_continues_schedule_and_losses_exactly(tiny_qwen_dir, qwen_proces
         save_strategy="steps",
         save_steps=3,
     )
-    full = _trainer(tiny_qwen_dir, qwen_processor, data, _config(tmp_path / "full", **common))
+    full = _trainer(kind, data, _config(tmp_path / "full", **common))
     full.train()
-    interrupted = _trainer(tiny_qwen_dir, qwen_processor, data, _config(tmp_path / "resumed", **common))
+    interrupted = _trainer(kind, data, _config(tmp_path / "resumed", **common))
     interrupted.train(resume_from_checkpoint=str(tmp_path / "full" / "checkpoint-3"))
 
     def logged(trainer):

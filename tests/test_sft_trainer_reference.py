@@ -1,4 +1,5 @@
-"""``ScaleSFTTrainer`` against a plain reference written here, for each of the paper's three families.
+"""``ScaleSFTTrainer`` against a plain reference written here, for each of the paper's three families and a
+text-only causal LM (Qwen2, the Qwen2.5 text architecture, on R1-style records with ``\\boxed{}`` answers).
 
 The reference shares nothing with the package's labelling or loss: the tiny models are built with the tags as
 single special tokens, so the segments can be read off the token ids (the completion starts where the
@@ -16,33 +17,45 @@ import json
 import datasets
 import pytest
 import torch
-from transformers import AutoModelForImageTextToText, AutoProcessor
+from transformers import AutoModelForCausalLM, AutoModelForImageTextToText, AutoProcessor
 
 from scale_sft import ScaleSFTConfig, ScaleSFTTrainer
 from scale_sft.data.format import assistant_message, cot_completion, user_message
 from scale_sft.data.synthetic import draw_scene, make_records
+from scale_sft.data.synthetic_text import make_text_records
 from scale_sft.models.tiny import make_tiny_model
 from scale_sft.schedules import answer_weight
 from scale_sft.tags import DEFAULT_TAGS
 
 W_START, W_END = 0.3, 0.9  # not the defaults, so a trainer that ignored them would fail
+ARCHS = ("qwen2_5_vl", "gemma3", "llava_next", "qwen2_text")
+THINKS = ["Short.", None, "A longer chain of thought.\nIt has two lines and more words.", "Mid length."]
 
 
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     root = tmp_path_factory.mktemp("reference")
-    return {
-        arch: make_tiny_model(root / arch, arch=arch, special_tags=True, seed=1)
-        for arch in ("qwen2_5_vl", "gemma3", "llava_next")
-    }
+    return {arch: make_tiny_model(root / arch, arch=arch, special_tags=True, seed=1) for arch in ARCHS}
 
 
-def _records() -> list[dict]:
-    """Four records with different THINK and ANSWER lengths, one of them a direct answer."""
-    records = make_records(4, seed=7)
-    thinks = ["Short.", None, "A longer chain of thought.\nIt has two lines and more words.", "Mid length."]
+def _text_records() -> list[dict]:
+    """Four R1-style records (no answer tags, ``\\boxed{}`` answers), as ``_records`` varies them."""
     rows = []
-    for record, think in zip(records, thinks, strict=True):
+    for record, think in zip(make_text_records(4, seed=7), THINKS, strict=True):
+        answer = f"The answer is $\\boxed{{{record['answer'] * (1 + len(rows))}}}$."
+        target = answer if think is None else f"<think>\n{think}\n</think>\n\n{answer}"
+        rows.append({"messages": [{"role": "user", "content": record["question"]},
+                                  {"role": "assistant", "content": target}]})  # fmt: skip
+    return rows
+
+
+def _records(arch: str) -> list[dict]:
+    """Four records with different THINK and ANSWER lengths, one of them a direct answer."""
+    if arch == "qwen2_text":
+        return _text_records()
+    records = make_records(4, seed=7)
+    rows = []
+    for record, think in zip(records, THINKS, strict=True):
         answer = record["answer"] * (1 + len(rows))  # answers of different lengths too
         target = f"<answer>{answer}</answer>" if think is None else cot_completion(think, answer)
         rows.append({"messages": [user_message(record["question"]), assistant_message(target)],
@@ -52,15 +65,16 @@ def _records() -> list[dict]:
 
 def _reference_segments(processor, record: dict) -> tuple[dict, torch.Tensor]:
     """Model inputs of one record and its segment ids (0/1/2), from token ids alone."""
-    tokenizer = processor.tokenizer
+    tokenizer = getattr(processor, "tokenizer", processor)  # a text-only model's processor is its tokenizer
+    images = {"images": record["images"]} if "images" in record else {}
     prompt = processor.apply_chat_template(record["messages"][:1], tokenize=False, add_generation_prompt=True)
     text = processor.apply_chat_template(record["messages"], tokenize=False)
     assert text.startswith(prompt)
     # BOS by transformers' own rule: the tokenizer adds it unless the template already wrote it
     bos = tokenizer.bos_token
     add = not (bos and text.startswith(bos))
-    inputs = processor(images=record["images"], text=[text], add_special_tokens=add, return_tensors="pt")
-    prompt_ids = processor(images=record["images"], text=[prompt], add_special_tokens=add)["input_ids"][0]
+    inputs = processor(text=[text], add_special_tokens=add, return_tensors="pt", **images)
+    prompt_ids = processor(text=[prompt], add_special_tokens=add, **images)["input_ids"][0]
     ids = inputs["input_ids"][0]
     start = len(prompt_ids)
     assert ids[:start].tolist() == list(prompt_ids)  # the prompt tokenises the same inside the sample
@@ -92,11 +106,12 @@ def _reference_loss(model, processor, records: list[dict], method: str, weight: 
 
 
 @pytest.mark.parametrize("method", ["scale", "vanilla"])
-@pytest.mark.parametrize("arch", ["qwen2_5_vl", "gemma3", "llava_next"])
+@pytest.mark.parametrize("arch", ARCHS)
 def test_trainer_step_matches_full_logits_reference(arch, method, models, tmp_path):
     processor = AutoProcessor.from_pretrained(models[arch])
-    records = _records()
-    reference_model = AutoModelForImageTextToText.from_pretrained(models[arch])
+    records = _records(arch)
+    auto_model = AutoModelForCausalLM if arch == "qwen2_text" else AutoModelForImageTextToText
+    reference_model = auto_model.from_pretrained(models[arch])
     weight = answer_weight(0.0, "cosine", W_START, W_END)
     expected_loss = _reference_loss(reference_model, processor, records, method, weight)
     expected_loss.backward()
@@ -109,7 +124,7 @@ def test_trainer_step_matches_full_logits_reference(arch, method, models, tmp_pa
         report_to="none", seed=0, dataloader_num_workers=0, disable_tqdm=True, max_length=None,
     )  # fmt: skip
     dataset = datasets.Dataset.from_list(records)
-    model = AutoModelForImageTextToText.from_pretrained(models[arch])
+    model = auto_model.from_pretrained(models[arch])
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trainer = ScaleSFTTrainer(model, args=config, train_dataset=dataset, processing_class=processor)
     trainer.train()

@@ -58,6 +58,7 @@ def _make_tiny_model(argv: list[str]) -> None:
 
 def _make_data(argv: list[str]) -> None:
     from scale_sft.data.synthetic import TASKS, save_dataset
+    from scale_sft.data.synthetic_text import save_text_dataset
 
     parser = argparse.ArgumentParser(
         prog="scale-sft make-data", description="Write the synthetic CoT dataset."
@@ -68,12 +69,16 @@ def _make_data(argv: list[str]) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--task",
-        choices=TASKS,
+        choices=(*TASKS, "text"),
         default="default",
-        help="'imbalanced': 0-10 verification steps per record, long variable-length reasoning, short answers.",
+        help="default: image grids for VLMs; imbalanced: the same with 0-10 verification steps per record (long, "
+        "variable-length reasoning, short answers); text: R1-style arithmetic traces with \\boxed{} answers.",
     )
     args = parser.parse_args(argv)
-    data = save_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task)
+    if args.task == "text":
+        data = save_text_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed)
+    else:
+        data = save_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task)
     print(f"Saved {data} to {args.out}")
 
 
@@ -94,6 +99,7 @@ def _demo(argv: list[str]) -> None:
 
 
 def _eval(argv: list[str]) -> None:
+    from scale_sft.evaluation.answers import ANSWER_FORMATS
     from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS
     from scale_sft.evaluation.runner import evaluate
     from scale_sft.method_config import MALFORMED_MODES
@@ -103,7 +109,9 @@ def _eval(argv: list[str]) -> None:
     )
     parser.add_argument("--model", required=True, help="Hub name or local path of the model to evaluate.")
     parser.add_argument(
-        "--benchmark", default="synthetic", help="synthetic, scienceqa_img, iconqa, or a dataset path."
+        "--benchmark",
+        default="synthetic",
+        help="synthetic, synthetic_text, scienceqa_img, iconqa, or a dataset path.",
     )
     parser.add_argument("--split", default="test")
     parser.add_argument("--data", default=None, help="Local copy of the benchmark (file or directory).")
@@ -125,6 +133,13 @@ def _eval(argv: list[str]) -> None:
         default="skip",
         choices=MALFORMED_MODES,
         help="A record whose gold answer cannot be read: skip and count it, or stop naming it.",
+    )
+    parser.add_argument(
+        "--answer_format",
+        default=None,
+        choices=ANSWER_FORMATS,
+        help="Where the final answer stands: the answer tags, or (boxed, R1 style) the answer tags if any, else "
+        "the last \\boxed{} after the reasoning (default: each record's answer_format field, else tags).",
     )
     parser.add_argument("--output_dir", default=None, help="Where predictions.jsonl and metrics.json go.")
     parser.add_argument("--trust_remote_code", action="store_true")

@@ -6,6 +6,10 @@ A record is TRL's vision-language conversational format plus the gold answer::
                   {"role": "assistant", "content": [{"type": "text", "text": "<think>..</think><answer>..</answer>"}]}],
      "images": [PIL.Image, ...], "answer": "B", "answer_type": "multiple_choice", "id": "..."}
 
+Text-only records (for a text-only causal LM, whose "processor" is its tokenizer) are the same without images:
+``content`` a string or text parts, no ``images`` (or an empty list), e.g. DeepSeek-R1 distillation traces whose
+reply is ``<think>..</think>`` then a final answer in ``\\boxed{}`` (answer tags are optional).
+
 Prompts are built and rendered here, once, so that training, evaluation and GRPO ask exactly the same thing:
 ``user_message`` builds the user turn, ``render_sample`` renders a whole record for training and locates its
 completion, ``render_prompt`` renders the generation prompt that evaluation and GRPO complete.
@@ -94,6 +98,23 @@ def with_bos(processor, text: str) -> str:
     return text
 
 
+def is_text_only(processor) -> bool:
+    """Whether ``processor`` is a text-only model's tokenizer rather than a vision-language processor."""
+    return not hasattr(processor, "image_processor")
+
+
+def _template_messages(processor, messages: list[dict]) -> list[dict]:
+    """The messages as the processor's chat template takes them: text-only templates (Qwen2.5's) concatenate
+    ``content`` as a string, so text parts are joined into one; an image part is an error there."""
+    if not is_text_only(processor):
+        return messages
+    if any(
+        p.get("type") == "image" for m in messages if not isinstance(m["content"], str) for p in m["content"]
+    ):
+        raise ValueError("A record with images cannot be rendered for a text-only model.")
+    return [{**m, "content": message_text(m)} for m in messages]
+
+
 def prompt_messages(messages: list[dict]) -> list[dict]:
     """The conversation up to the model's turn (a trailing assistant target is dropped)."""
     return messages[:-1] if messages and messages[-1]["role"] == "assistant" else messages
@@ -105,7 +126,10 @@ def render_prompt(processor, messages: list[dict], chat_template: str | None = N
     GRPO's prompts are rendered and tokenized by TRL, whose processor call adds BOS by the same rule.
     """
     prompt = processor.apply_chat_template(
-        prompt_messages(messages), tokenize=False, add_generation_prompt=True, chat_template=chat_template
+        _template_messages(processor, prompt_messages(messages)),
+        tokenize=False,
+        add_generation_prompt=True,
+        chat_template=chat_template,
     )
     return with_bos(processor, prompt)
 
@@ -116,22 +140,30 @@ def render_sample(
     """The chat-rendered text of ``messages`` and the spans of its final assistant completion.
 
     The completion is what the template adds after the generation prompt of the earlier turns, so a prompt
-    that itself contains ``<think>`` is never mistaken for reasoning. The tag rules are checked on the
-    assistant message itself, before the template adds its end-of-turn tokens.
+    that itself contains ``<think>`` is never mistaken for reasoning; it must hold the reply unchanged (up to
+    surrounding whitespace). The tag rules are checked on the assistant message itself, before the template
+    adds its end-of-turn tokens.
     """
     if not messages or messages[-1]["role"] != "assistant":
         raise ValueError(
             "A conversational record must end with an assistant message (the supervised target)."
         )
-    answer_start(message_text(messages[-1]), tags)
-    text = with_bos(
-        processor, processor.apply_chat_template(messages, tokenize=False, chat_template=chat_template)
+    reply = message_text(messages[-1])
+    answer_start(reply, tags)
+    rendered = processor.apply_chat_template(
+        _template_messages(processor, messages), tokenize=False, chat_template=chat_template
     )
+    text = with_bos(processor, rendered)
     prompt = render_prompt(processor, messages, chat_template)
     if not text.startswith(prompt):
         raise ValueError(
             "The chat template renders the conversation differently from its generation prompt, so the "
             "completion cannot be located; use a template where the prompt is a prefix of the conversation."
+        )
+    if reply.strip() not in text[len(prompt) :]:
+        raise ValueError(
+            "The chat template rewrites the assistant reply (e.g. drops its reasoning, as DeepSeek-R1-Distill's "
+            "template does), so its THINK and ANSWER tokens would be wrong; pass a template that keeps it."
         )
     return text, sample_spans(text, len(prompt), tags)
 

@@ -37,7 +37,7 @@ import datasets
 from jinja2 import TemplateError
 from PIL import Image
 
-from scale_sft.data.format import message_text, render_sample
+from scale_sft.data.format import is_text_only, message_text, render_sample
 from scale_sft.data.image_tokens import expanded_length, read_image
 from scale_sft.data.images import HIGH_DEPTH_MODES, open_rgb, png_bytes
 from scale_sft.data.loading import DataError, DataReport
@@ -193,6 +193,8 @@ def check_record(
     n_placeholders = sum(p["type"] == "image" for m in messages if _has_image(m) for p in m["content"])
     if n_placeholders != len(images):
         return Verdict("image count mismatch")
+    if images and is_text_only(processor):
+        return Verdict("images for a text-only model")
     verdict = _render(record, images, sizes, processor, tags, max_length)
     verdict.high_depth = high_depth
     if verdict.reason is None and check is not None:
@@ -301,6 +303,8 @@ def prepare_dataset(
     high_depth = {position for position, i in enumerate(keep) if results["high_depth"][i]}
     if high_depth:
         return _to_8bit_images(kept, high_depth), report
+    if is_text_only(processor):  # TRL takes a dataset with an `images` column (even empty) for a vision one
+        return kept.remove_columns([c for c in ("image", "images") if c in kept.column_names]), report
     if getattr(kept.features.get("images"), "feature", None) == datasets.Value("string"):  # JSON: file paths
         kept = kept.cast_column("images", datasets.List(datasets.Image()))
     return kept, report

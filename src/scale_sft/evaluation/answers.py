@@ -1,6 +1,9 @@
 """Answer extraction and matching: the one implementation shared by evaluation metrics and GRPO rewards.
 
-A generation is ``<think>reasoning</think>\\n<answer>B</answer>`` with the tags of a ``CotTags``.
+A generation is ``<think>reasoning</think>\\n<answer>B</answer>`` with the tags of a ``CotTags`` (answer
+format ``"tags"``), or, as DeepSeek-R1 distillation traces are, ``<think>reasoning</think>`` then a final answer
+in ``\\boxed{}`` with answer tags optional (answer format ``"boxed"``). The format is chosen explicitly (by the
+record's ``answer_format`` or the ``eval`` option), never guessed from the text.
 
 Answer types (the ``answer_type`` of a record) and what counts as correct:
 
@@ -27,6 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from scale_sft.data.format import LETTERS
+from scale_sft.segments import generation_split
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 MULTIPLE_CHOICE = "multiple_choice"
@@ -35,17 +39,21 @@ FREE_TEXT = "free_text"
 ANLS = "anls"
 ANSWER_TYPES = (MULTIPLE_CHOICE, NUMERIC, FREE_TEXT, ANLS)
 ANLS_THRESHOLD = 0.5
+ANSWER_FORMATS = ("tags", "boxed")  # where the final answer stands: an answer block, or the last \\boxed{}
 
 
 @dataclass(frozen=True)
 class ParsedGeneration:
-    """The reasoning and the final answer of a generation, each None when its block is missing.
+    """The reasoning and the final answer of a generation, each None when it is missing.
 
     ``think`` is the content of the first complete think block: an opening tag, then the nearest closing tag
     with no other opening tag in between. An unclosed ``<think>`` or a bare ``</think>`` gives None, so
     reasoning is never guessed from untagged text. ``answer`` is the content of the last complete answer
     block, found the same way, anywhere in the text (a model that revises its answer is graded on the
-    last one). Both are stripped of surrounding whitespace; an empty answer block gives ``""``, not None.
+    last one). In the ``"boxed"`` format, a generation without an answer block answers with the content of its
+    last complete ``\\boxed{...}`` after the reasoning (after the first ``</think>``; anywhere when there are no
+    think tags; nowhere when ``<think>`` is never closed), as ``segments.generation_split`` splits it. Both are
+    stripped of surrounding whitespace; an empty answer block gives ``""``, not None.
     """
 
     think: str | None
@@ -53,7 +61,8 @@ class ParsedGeneration:
 
     @property
     def malformed(self) -> bool:
-        """No complete answer block (the paper's format-failure metric); an empty block is not malformed."""
+        """No final answer found (the paper's format-failure metric): no complete answer block, or in the
+        ``"boxed"`` format neither an answer block nor a boxed answer; an empty block is not malformed."""
         return self.answer is None
 
 
@@ -63,19 +72,47 @@ def _block_re(start: str, end: str) -> re.Pattern[str]:
     return re.compile(f"{open_}((?:(?!{open_}).)*?){close}", re.DOTALL)
 
 
-def parse_generation(text: str, tags: CotTags = DEFAULT_TAGS) -> ParsedGeneration:
+_BOXED_OPEN_RE = re.compile(r"\\boxed\s*\{")
+
+
+def last_boxed(text: str) -> str | None:
+    """The content of the last complete ``\\boxed{...}`` (nested braces kept: ``\\boxed{\\frac{1}{2}}``), or None.
+
+    One pass over the text with a stack of open braces, so a looping generation stays linear.
+    """
+    contents = {m.end() - 1: m.end() for m in _BOXED_OPEN_RE.finditer(text)}  # brace -> content start
+    stack: list[int] = []
+    found = None
+    for pos, char in enumerate(text):
+        if char == "{":
+            stack.append(pos)
+        elif char == "}" and stack:
+            opened = stack.pop()
+            if opened in contents:
+                found = text[contents[opened] : pos]
+    return found
+
+
+def parse_generation(
+    text: str, tags: CotTags = DEFAULT_TAGS, answer_format: str = "tags"
+) -> ParsedGeneration:
     """Split a generation into its reasoning and its final answer (see ``ParsedGeneration``)."""
+    if answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"answer_format must be one of {ANSWER_FORMATS}, got {answer_format!r}.")
     think = _block_re(tags.think_start, tags.think_end).search(text)
     answers = _block_re(tags.answer_start, tags.answer_end).findall(text)
+    answer = answers[-1] if answers else None
+    if answer is None and answer_format == "boxed":
+        answer = last_boxed(text[generation_split(text, tags) :])
     return ParsedGeneration(
         think=think.group(1).strip() if think else None,
-        answer=answers[-1].strip() if answers else None,
+        answer=answer.strip() if answer is not None else None,
     )
 
 
-def extract_answer(text: str, tags: CotTags = DEFAULT_TAGS) -> str | None:
-    """The content of the last complete answer block, or None."""
-    return parse_generation(text, tags).answer
+def extract_answer(text: str, tags: CotTags = DEFAULT_TAGS, answer_format: str = "tags") -> str | None:
+    """The final answer of a generation (``parse_generation``), or None."""
+    return parse_generation(text, tags, answer_format).answer
 
 
 # ---------------------------------------------------------------------------------------------------------

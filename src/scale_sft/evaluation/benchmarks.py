@@ -6,6 +6,8 @@ plug in task-specific checks that the runner applies to every generation:
 * ``synthetic``: the project's task (a ``make-data`` directory as ``data``, else 200 test records drawn at
   seed 0); ``reasoning_check`` compares the generated reasoning with the known scene and gold reasoning step
   (``reasoning_correct``).
+* ``synthetic_text``: the text-only reasoning task (``scale_sft.data.synthetic_text``; a ``make-data --task text``
+  directory as ``data``, else 200 test records drawn at seed 0), answers in ``\\boxed{}``.
 * ``scienceqa_img`` and ``iconqa``: the LMMs-Eval sets, converted by ``scale_sft.data.converters`` from a local
   copy (``data``) or from the hub. ``HUB_BENCHMARKS`` names the hub repositories tried in turn: where the sets
   are published now (``lmms-lab-encoder/...``), then their former names (``lmms-lab/...``); ``hub_name`` names
@@ -26,6 +28,7 @@ from dataclasses import dataclass
 from scale_sft.data.converters import convert
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.synthetic import make_records, scene_facts
+from scale_sft.data.synthetic_text import make_text_records
 from scale_sft.evaluation.answers import Gold, GoldError, read_gold
 from scale_sft.method_config import MALFORMED_MODES
 
@@ -132,14 +135,16 @@ def get_benchmark(
     name: str, split: str = "test", data: str | None = None, hub_name: str | None = None
 ) -> Benchmark:
     """The ``Benchmark`` called ``name`` (see the module docstring); ``data`` is a local copy."""
-    if name == "synthetic":
+    if name in ("synthetic", "synthetic_text"):
+        make = make_records if name == "synthetic" else make_text_records
 
         def load_synthetic():
             if data is not None:
                 return load_cot_dataset(data, split), None
-            return make_records(200, seed=0, split="test"), None
+            return make(200, seed=0, split="test"), None
 
-        return Benchmark(name, load_synthetic, reasoning_check=reasoning_correct)
+        check = reasoning_correct if name == "synthetic" else None
+        return Benchmark(name, load_synthetic, reasoning_check=check)
     if name in HUB_BENCHMARKS:
         spec = HUB_BENCHMARKS[name]
 

@@ -67,7 +67,7 @@ def generate_batches(
     greedy decoding when ``temperature == 0``.
     """
     check_generation_args(batch_size, max_new_tokens, temperature, num_samples)
-    tokenizer = processor.tokenizer
+    tokenizer = getattr(processor, "tokenizer", processor)  # a text-only model's processor is its tokenizer
     model.eval()
     prompts = [render_prompt(processor, r["messages"]) for r in records]
     order = sorted(range(len(records)), key=lambda i: len(prompts[i]))

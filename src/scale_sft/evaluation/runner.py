@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
-from scale_sft.evaluation.answers import Gold, parse_generation, read_gold
+from scale_sft.evaluation.answers import ANSWER_FORMATS, Gold, parse_generation, read_gold
 from scale_sft.evaluation.benchmarks import Benchmark, get_benchmark, load_records
 from scale_sft.evaluation.generate import check_generation_args, generate_batches
 from scale_sft.evaluation.scoring import Generation, aggregate, score_item
@@ -46,11 +46,17 @@ def score_record(
     samples: Sequence[Generation],
     benchmark: Benchmark | None = None,
     tags: CotTags = DEFAULT_TAGS,
+    answer_format: str | None = None,
 ) -> list[dict]:
-    """One prediction row per sampled completion: the generation, its answer, the gold answer and the flags."""
+    """One prediction row per sampled completion: the generation, its answer, the gold answer and the flags.
+
+    The final answer is read in ``answer_format`` (``answers.ANSWER_FORMATS``); None: the record's own
+    ``answer_format`` field, else ``"tags"``.
+    """
+    answer_format = answer_format or record.get("answer_format") or "tags"
     rows = []
     for k, generation in enumerate(samples):
-        parsed = parse_generation(generation.text, tags)
+        parsed = parse_generation(generation.text, tags, answer_format)
         row = {
             "id": record.get("id"),
             "sample": k,
@@ -75,30 +81,40 @@ def score_records(
     generations: Iterable[Sequence[Generation]],
     benchmark: Benchmark | None = None,
     tags: CotTags = DEFAULT_TAGS,
+    answer_format: str | None = None,
 ) -> list[dict]:
     """``score_record`` for each record and its completions (``generate``'s output), in order."""
     return [
         row
         for record, samples in zip(records, generations, strict=True)
-        for row in score_record(record, read_gold(record), samples, benchmark, tags)
+        for row in score_record(record, read_gold(record), samples, benchmark, tags, answer_format)
     ]
 
 
 def check_eval_args(
-    limit: int | None, batch_size: int, max_new_tokens: int, temperature: float, num_samples: int
+    limit: int | None,
+    batch_size: int,
+    max_new_tokens: int,
+    temperature: float,
+    num_samples: int,
+    answer_format: str | None = None,
 ):
     """Raise ``ValueError`` for settings ``evaluate`` cannot run with, before anything is loaded."""
+    if answer_format is not None and answer_format not in ANSWER_FORMATS:
+        raise ValueError(f"answer_format must be one of {ANSWER_FORMATS} (or None), got {answer_format!r}.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
         raise ValueError(f"limit must be a positive integer (or None for every record), got {limit!r}.")
     check_generation_args(batch_size, max_new_tokens, temperature, num_samples)
 
 
-def _score_and_write(batches, records, golds, bench, tags: CotTags, out: Path | None) -> list[dict]:
+def _score_and_write(
+    batches, records, golds, bench, tags: CotTags, out: Path | None, answer_format: str | None
+) -> list[dict]:
     """Score each batch as it is generated; append its rows to ``predictions.jsonl`` at once."""
     rows = []
     with open(out / "predictions.jsonl", "w") if out is not None else nullcontext() as sink:
         for index, samples in batches:
-            for row in score_record(records[index], golds[index], samples, bench, tags):
+            for row in score_record(records[index], golds[index], samples, bench, tags, answer_format):
                 rows.append({"index": index, **row})
                 if sink is not None:
                     sink.write(json.dumps(rows[-1]) + "\n")
@@ -123,8 +139,13 @@ def evaluate(
     malformed: str = "skip",
     tags: CotTags = DEFAULT_TAGS,
     processor_options: dict | None = None,
+    answer_format: str | None = None,
 ) -> dict:
     """Evaluate ``model`` on ``benchmark``; return the metrics and write them to ``output_dir``.
+
+    ``answer_format`` says where the final answer stands: ``"tags"`` (the answer block) or ``"boxed"`` (the
+    answer block if any, else the last ``\\boxed{}`` after the reasoning, as in DeepSeek-R1 traces); None reads
+    each record's ``answer_format`` field (default ``"tags"``).
 
     The processor is the one saved with ``model`` (a ``train`` output keeps its training resolution);
     ``processor_options`` (``max_pixels``, ...) override it.
@@ -135,7 +156,7 @@ def evaluate(
     Records whose gold answer cannot be read are skipped and counted (``malformed="error"``: an error naming
     the record), before the model is loaded.
     """
-    check_eval_args(limit, batch_size, max_new_tokens, temperature, num_samples)
+    check_eval_args(limit, batch_size, max_new_tokens, temperature, num_samples, answer_format)
     bench = get_benchmark(benchmark, split, data, hub_name)
     records, golds, data_report = load_records(bench, limit, malformed)
     loaded_model, processor = load_model_and_processor(
@@ -148,7 +169,7 @@ def evaluate(
     batches = generate_batches(
         loaded_model, processor, records, batch_size, max_new_tokens, temperature, num_samples, tags
     )
-    rows = _score_and_write(batches, records, golds, bench, tags, out)
+    rows = _score_and_write(batches, records, golds, bench, tags, out, answer_format)
     metrics = aggregate(rows, "question_type")
     metrics["run"] = {
         "model": model,
@@ -160,6 +181,7 @@ def evaluate(
         "max_new_tokens": max_new_tokens,
         "batch_size": batch_size,
         "processor_options": processor_options or {},
+        "answer_format": answer_format,
         "generation_wall_clock_s": time.perf_counter() - started,
     }
     metrics["data"] = data_report

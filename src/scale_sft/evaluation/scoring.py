@@ -127,12 +127,13 @@ class Generation:
 def score_item(
     parsed: ParsedGeneration, gold: Gold, generation: Generation, tags: CotTags = DEFAULT_TAGS
 ) -> dict:
-    """The flags of one generation; ``parsed`` is ``parse_generation(generation.text, tags)``.
+    """The flags of one generation; ``parsed`` is ``parse_generation(generation.text, tags, answer_format)``.
 
-    * ``prediction``: the answer block read as the gold's type (``normalize_answer``, once), or None;
-      ``extracted``: not None.
+    * ``prediction``: the final answer (answer block, or boxed answer) read as the gold's type
+      (``normalize_answer``, once), or None; ``extracted``: not None.
     * ``correct``: the prediction equals the gold's canonical form.
-    * ``malformed``: no complete answer block.
+    * ``malformed``: no final answer found (``ParsedGeneration.malformed``: no complete answer block, or in the
+      ``"boxed"`` format neither that nor a boxed answer).
     * ``unfinished``: generation stopped at ``max_new_tokens`` before any ``</think>``, i.e. still reasoning
       (or never opened a think block at all).
     * ``loop``: ``find_loop`` on the generated token ids (defaults).

@@ -1,5 +1,6 @@
 """The chat templates of the tiny models: each renders a conversation exactly as the published checkpoint's
-template does (Qwen/Qwen2.5-VL-3B-Instruct, google/gemma-3-4b-it, llava-hf/llava-v1.6-mistral-7b-hf), so tests
+template does (Qwen/Qwen2.5-VL-3B-Instruct, google/gemma-3-4b-it, llava-hf/llava-v1.6-mistral-7b-hf and the
+text-only Qwen/Qwen2.5-1.5B-Instruct), so tests
 exercise the rendering, BOS and end-of-turn suffixes the real models produce."""
 
 # Qwen2.5-VL, as the published template renders it: ChatML turns, the default system prompt when the first
@@ -73,4 +74,22 @@ LLAVA_NEXT_CHAT_TEMPLATE = (
     "{{ raise_exception('Only user and assistant roles are supported.') }}"
     "{%- endif -%}"
     "{%- endfor -%}"
+)
+
+
+# Qwen2.5 (text, e.g. Qwen/Qwen2.5-1.5B-Instruct), as the published template renders a conversation without
+# tools: ChatML turns, its own default system prompt when the first message is not a system message, string
+# contents only (the package's renderer turns text parts into strings for text-only models). No BOS.
+QWEN2_5_TEXT_CHAT_TEMPLATE = (
+    "{%- if messages[0]['role'] == 'system' -%}"
+    "{{ '<|im_start|>system\\n' + messages[0]['content'] + '<|im_end|>\\n' }}"
+    "{%- else -%}"
+    "{{ '<|im_start|>system\\nYou are Qwen, created by Alibaba Cloud. You are a helpful assistant.<|im_end|>\\n' }}"
+    "{%- endif -%}"
+    "{%- for message in messages -%}"
+    "{%- if not (loop.first and message['role'] == 'system') -%}"
+    "{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>' + '\\n' }}"
+    "{%- endif -%}"
+    "{%- endfor -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
 )

@@ -1,4 +1,7 @@
-"""Loading a vision-language model and its processor by hub name or local path (the same code path for both).
+"""Loading a model and its processor by hub name or local path (the same code path for both).
+
+A vision-language checkpoint loads as ``AutoModelForImageTextToText`` + ``AutoProcessor``; a text-only one (a
+causal LM such as Qwen2.5-Instruct, ``is_text_only_checkpoint``) as ``AutoModelForCausalLM`` + its tokenizer.
 
 A LoRA output records its base model (PEFT's ``base_model_name_or_path``) as the absolute path the base was
 loaded from, and ``run.json`` adds the base's fingerprint; loading refuses an adapter whose base differs.
@@ -12,7 +15,8 @@ import logging
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForImageTextToText
+from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageTextToText
+from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 from transformers.utils import cached_file
 
 from scale_sft.models.processor import load_processor
@@ -86,7 +90,7 @@ def _load_model(name_or_path: str, kwargs: dict):
     """The model at ``name_or_path``; a LoRA adapter directory is merged onto its (verified) base first."""
     name_or_path = resolve_model(name_or_path)
     if not Path(name_or_path, "adapter_config.json").is_file():
-        return AutoModelForImageTextToText.from_pretrained(name_or_path, **kwargs)
+        return _auto_model(name_or_path, kwargs["trust_remote_code"]).from_pretrained(name_or_path, **kwargs)
     from peft import PeftConfig, PeftModel
 
     base = PeftConfig.from_pretrained(name_or_path).base_model_name_or_path
@@ -103,6 +107,18 @@ def _load_model(name_or_path: str, kwargs: dict):
     return model
 
 
+def is_text_only_checkpoint(name_or_path: str, trust_remote_code: bool = False) -> bool:
+    """Whether a checkpoint is a text-only model: ``AutoModelForImageTextToText`` does not support its config."""
+    config = AutoConfig.from_pretrained(name_or_path, trust_remote_code=trust_remote_code)
+    remote = "AutoModelForImageTextToText" in (getattr(config, "auto_map", None) or {})
+    return not remote and config.model_type not in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
+
+
+def _auto_model(name_or_path: str, trust_remote_code: bool):
+    text_only = is_text_only_checkpoint(name_or_path, trust_remote_code)
+    return AutoModelForCausalLM if text_only else AutoModelForImageTextToText
+
+
 def load_model_and_processor(
     name_or_path: str,
     dtype: str | None = "float32",
@@ -110,7 +126,8 @@ def load_model_and_processor(
     attn_implementation: str | None = None,
     processor_options: dict | None = None,
 ):
-    """``AutoModelForImageTextToText`` + ``AutoProcessor``; remote code only when the user asks for it.
+    """``AutoModelForImageTextToText`` + ``AutoProcessor`` (a text-only checkpoint: ``AutoModelForCausalLM`` + its
+    tokenizer, which ``AutoProcessor`` returns for it); remote code only when the user asks for it.
 
     ``processor_options`` (``min_pixels``, ``max_pixels``, ...) go to the image processor (``load_processor``).
 

@@ -1,4 +1,4 @@
-"""Tiny, randomly initialised vision-language models of the real architectures, built offline.
+"""Tiny, randomly initialised models of the real architectures, built offline.
 
 No weights can be downloaded here, so tests and the demo use models this module builds: the real model and
 processor classes with a few layers, and a byte-level BPE tokenizer trained locally on the synthetic corpus.
@@ -6,117 +6,21 @@ They are saved with ``save_pretrained`` and loaded back only by path through ``A
 ``AutoProcessor``, the code path a hub checkpoint takes.
 
 Each architecture is one builder in ``ARCHITECTURES``; everything specific to it (special tokens, chat template,
-configs, processor) stays inside that builder.
+configs, processor) stays inside that builder. The vision-language builders live here, the text-only ones
+(``TEXT_ARCHITECTURES``, loaded through ``AutoModelForCausalLM`` / ``AutoTokenizer``) in ``tiny_text``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from tokenizers import Regex, Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import PreTrainedTokenizerFast
 
 from scale_sft.models.chat_templates import GEMMA3_CHAT_TEMPLATE, LLAVA_NEXT_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE
+from scale_sft.models.tiny_common import TinySize, text_config, tokenizer_and_ids
+from scale_sft.models.tiny_text import build_qwen2_text
 from scale_sft.tags import DEFAULT_TAGS, CotTags
-
-# Qwen2's pre-tokenisation regex: byte-level BPE where a tag such as `</think>` splits into several
-# pieces that can merge with neighbouring characters (`>\n`), the case segment labelling must survive.
-QWEN_SPLIT = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+"
-
-
-@dataclass(frozen=True)
-class TinySize:
-    """Model size; the defaults (about 1.5M parameters) train on 2 CPU cores in minutes."""
-
-    hidden_size: int = 128
-    num_layers: int = 4
-    num_heads: int = 4
-    num_kv_heads: int = 2
-    intermediate_size: int = 384
-    vision_hidden_size: int = 64
-    vision_depth: int = 2
-    vocab_size: int = 1024
-
-
-def train_bpe_tokenizer(
-    texts: Iterable[str],
-    special_tokens: list[str],
-    vocab_size: int,
-    pad_token: str,
-    eos_token: str,
-    **named_tokens: str,
-) -> PreTrainedTokenizerFast:
-    """Train a byte-level BPE tokenizer (Qwen2-style pre-tokenisation) on ``texts``.
-
-    ``named_tokens`` (``bos_token="<s>"``, or model-specific names such as ``image_token``) become attributes
-    of the tokenizer (``tokenizer.image_token`` / ``tokenizer.image_token_id``) that survive ``save_pretrained``.
-    """
-    tokenizer = Tokenizer(models.BPE())
-    tokenizer.pre_tokenizer = pre_tokenizers.Sequence(
-        [
-            pre_tokenizers.Split(Regex(QWEN_SPLIT), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ]
-    )
-    tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        special_tokens=special_tokens,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    tokenizer.train_from_iterator(texts, trainer=trainer)
-    named = {"pad_token": pad_token, "eos_token": eos_token, **named_tokens}
-    return PreTrainedTokenizerFast(
-        tokenizer_object=tokenizer,
-        additional_special_tokens=[t for t in special_tokens if t not in named.values()],
-        **named,
-    )
-
-
-def _tokenizer_and_ids(
-    texts: Iterable[str], specials: list[str], size: TinySize, special_tags: bool, tags: CotTags, **named: str
-) -> tuple[PreTrainedTokenizerFast, dict[str, int]]:
-    """A tokenizer trained on ``texts`` with the family's special tokens, and those tokens' ids."""
-    tokenizer = train_bpe_tokenizer(texts, specials, size.vocab_size, **named)
-    if named.get("bos_token"):
-        _encode_with_bos(tokenizer, named["bos_token"])  # as Mistral's and Gemma's tokenizers do
-    if special_tags:
-        _add_tag_tokens(tokenizer, tags)
-    return tokenizer, {t: tokenizer.convert_tokens_to_ids(t) for t in specials}
-
-
-def _text_config(size: TinySize, vocab_size: int) -> dict:
-    """The language-model sizes every family shares."""
-    return {
-        "vocab_size": vocab_size,
-        "hidden_size": size.hidden_size,
-        "intermediate_size": size.intermediate_size,
-        "num_hidden_layers": size.num_layers,
-        "num_attention_heads": size.num_heads,
-        "num_key_value_heads": size.num_kv_heads,
-        "max_position_embeddings": 2048,
-    }
-
-
-def _encode_with_bos(tokenizer: PreTrainedTokenizerFast, bos: str) -> None:
-    """Put ``bos`` first whenever the tokenizer is asked for special tokens, as Mistral's and Gemma's do."""
-    tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
-        single=f"{bos} $A",
-        pair=f"{bos} $A {bos} $B",
-        special_tokens=[(bos, tokenizer.convert_tokens_to_ids(bos))],
-    )
-
-
-def _add_tag_tokens(tokenizer: PreTrainedTokenizerFast, tags: CotTags) -> None:
-    """Make the four tag strings single special tokens (off by default: real tokenizers split them)."""
-    tokenizer.add_special_tokens(
-        {"additional_special_tokens": [tags.think_start, tags.think_end, tags.answer_start, tags.answer_end]},
-        replace_extra_special_tokens=False,
-    )
 
 
 def _qwen2_5_vl_config(size: TinySize, vocab_size: int, ids: dict[str, int]):
@@ -126,7 +30,7 @@ def _qwen2_5_vl_config(size: TinySize, vocab_size: int, ids: dict[str, int]):
     eighth = head_dim // 16  # M-RoPE splits the head_dim / 2 rotary pairs 2:3:3 into time, height, width
     return Qwen2_5_VLConfig(
         text_config={
-            **_text_config(size, vocab_size),
+            **text_config(size, vocab_size),
             "rope_parameters": {
                 "rope_type": "default",
                 "rope_theta": 10000.0,
@@ -174,7 +78,7 @@ def build_qwen2_5_vl(texts: Iterable[str], size: TinySize, special_tags: bool, t
         "<|image_pad|>",
         "<|video_pad|>",
     ]
-    tokenizer, ids = _tokenizer_and_ids(
+    tokenizer, ids = tokenizer_and_ids(
         texts, specials, size, special_tags, tags, pad_token="<|endoftext|>", eos_token="<|im_end|>"
     )
     config = _qwen2_5_vl_config(size, len(tokenizer), ids)
@@ -200,7 +104,7 @@ def _gemma3_config(
     head_dim = size.hidden_size // size.num_heads
     return Gemma3Config(
         text_config=Gemma3TextConfig(
-            **_text_config(size, vocab_size),
+            **text_config(size, vocab_size),
             head_dim=head_dim,
             query_pre_attn_scalar=head_dim,
             # Gemma 3 interleaves sliding-window and global layers (5:1); a window shorter than a sample keeps
@@ -249,7 +153,7 @@ def build_gemma3(texts: Iterable[str], size: TinySize, special_tags: bool, tags:
         "<image_soft_token>",
     ]
     texts = [*texts, *["user\nmodel\n"] * 100]  # the template's role names
-    tokenizer, ids = _tokenizer_and_ids(
+    tokenizer, ids = tokenizer_and_ids(
         texts, specials, size, special_tags, tags, pad_token="<pad>", eos_token="<eos>", bos_token="<bos>",
         unk_token="<unk>", boi_token="<start_of_image>", eoi_token="<end_of_image>", image_token="<image_soft_token>",
     )  # fmt: skip
@@ -286,7 +190,7 @@ def _llava_next_config(
 
     return LlavaNextConfig(
         text_config=MistralConfig(
-            **_text_config(size, vocab_size),
+            **text_config(size, vocab_size),
             head_dim=size.hidden_size // size.num_heads,
             sliding_window=None,
             bos_token_id=ids["<s>"],
@@ -322,7 +226,7 @@ def build_llava_next(texts: Iterable[str], size: TinySize, special_tags: bool, t
     # Real Mistral ids: <unk> 0, <s> 1, </s> 2; LLaVA-NeXT adds <image> and <pad>. [INST] is plain text.
     specials = ["<unk>", "<s>", "</s>", "<image>", "<pad>"]
     texts = [*texts, *["[INST] [/INST]"] * 100]  # the template's turn markers
-    tokenizer, ids = _tokenizer_and_ids(
+    tokenizer, ids = tokenizer_and_ids(
         texts, specials, size, special_tags, tags, pad_token="<pad>", eos_token="</s>", bos_token="<s>",
         unk_token="<unk>", image_token="<image>",
     )  # fmt: skip
@@ -356,28 +260,34 @@ ARCHITECTURES: dict[str, Builder] = {
     "qwen2_5_vl": build_qwen2_5_vl,
     "gemma3": build_gemma3,
     "llava_next": build_llava_next,
+    "qwen2_text": build_qwen2_text,
 }
+TEXT_ARCHITECTURES = ("qwen2_text",)
+DEFAULT_SIZE = TinySize()
 
 
 def make_tiny_model(
     out_dir: str | Path,
     arch: str = "qwen2_5_vl",
     texts: Iterable[str] | None = None,
-    size: TinySize = TinySize(),
+    size: TinySize = DEFAULT_SIZE,
     special_tags: bool = False,
     tags: CotTags = DEFAULT_TAGS,
     seed: int = 0,
 ) -> Path:
     """Build a tiny model of ``arch``, train its tokenizer on ``texts`` and save model + processor to ``out_dir``.
 
-    ``texts`` defaults to the synthetic corpus. ``special_tags`` adds the tag strings as single special tokens.
+    ``texts`` defaults to the corpus of the synthetic task the model is for (the text task for a text-only
+    ``arch``). ``special_tags`` adds the tag strings as single special tokens.
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"Unknown architecture {arch!r}; choose one of {sorted(ARCHITECTURES)}.")
     if texts is None:
         from scale_sft.data.synthetic import corpus_texts, make_records
+        from scale_sft.data.synthetic_text import make_text_records
 
-        texts = list(corpus_texts(make_records(500, seed=seed, split="tokenizer")))
+        make = make_text_records if arch in TEXT_ARCHITECTURES else make_records
+        texts = list(corpus_texts(make(500, seed=seed, split="tokenizer")))
     texts = [*texts, *["system\nuser\nassistant\n"] * 100]  # the chat template's role names
     model, processor = ARCHITECTURES[arch](texts, size, special_tags, tags, seed)
     out = Path(out_dir)

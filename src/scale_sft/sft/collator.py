@@ -1,40 +1,59 @@
-"""The vision-language collator that also emits ``segment_ids`` (0 = no loss, 1 = THINK, 2 = ANSWER)."""
+"""The collator for conversational records that also emits ``segment_ids`` (0 = no loss, 1 = THINK, 2 = ANSWER).
+
+One design for both kinds of model: a vision-language processor (records with images) and a text-only causal
+LM's tokenizer (records without). Each record is rendered by ``scale_sft.data.format.render_sample``, which
+locates its completion and ANSWER start; the batch is tokenized with character offsets by the processor, with
+images only when the batch has any; the segments and the completion-only labels are read off the offsets.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
 
-from trl.trainer.sft_trainer import DataCollatorForVisionLanguageModeling
+from transformers.data.data_collator import DataCollatorMixin
 
-from scale_sft.data.format import render_sample
+from scale_sft.data.format import is_text_only, render_sample
 from scale_sft.segments import SampleSpans, segment_ids_from_offsets
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 
 @dataclass
-class ScaleSFTCollator(DataCollatorForVisionLanguageModeling):
-    """TRL's vision-language collator for conversational records, with completion-only labels and segment ids.
+class ScaleSFTCollator(DataCollatorMixin):
+    """Conversational records (``messages``, optional ``images`` or ``image``) to a padded batch with
+    completion-only ``labels`` and ``segment_ids``.
 
-    Never truncates: over-long samples are removed beforehand (``scale_sft.data.prepare.prepare_dataset``), so no
-    sample loses its answer. ``padding_side`` is free: the loss does not depend on it.
+    ``processor`` is a vision-language processor or, for a text-only model, its tokenizer. Never truncates:
+    over-long samples are removed beforehand (``scale_sft.data.prepare.prepare_dataset``), so no sample loses
+    its answer. ``padding_side`` is free: the loss does not depend on it.
     """
 
+    processor: Any
+    max_length: int | None = None
     tags: CotTags = field(default_factory=lambda: DEFAULT_TAGS)
     padding_side: str = "right"
+    pad_to_multiple_of: int | None = None
+    chat_template: str | None = None
+    return_tensors: str = "pt"
 
-    def _collate_language_modeling(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
+    def torch_call(self, examples: list[dict[str, Any]]) -> dict[str, Any]:
         if "messages" not in examples[0]:
             raise KeyError("ScaleSFTCollator needs conversational records with a 'messages' field.")
-        images = [ex["images"] if "images" in ex else [ex["image"]] for ex in examples]
+        images = [
+            ex["images"] if "images" in ex else [ex["image"]] if "image" in ex else [] for ex in examples
+        ]
+        has_images = any(images)
+        if has_images and is_text_only(self.processor):
+            raise ValueError(
+                "Records with images cannot train a text-only model (its processor is a tokenizer)."
+            )
         rendered = [
             render_sample(self.processor, ex["messages"], self.tags, self.chat_template) for ex in examples
         ]
-        texts = [text for text, _ in rendered]
         spans: list[SampleSpans] = [s for _, s in rendered]
         output = self.processor(
-            images=None if all(not imgs for imgs in images) else images,
-            text=texts,
+            text=[text for text, _ in rendered],
+            **({"images": images} if has_images else {}),
             padding=True,
             padding_side=self.padding_side,
             pad_to_multiple_of=self.pad_to_multiple_of,

@@ -41,6 +41,9 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
             Samples longer than this (image tokens included) are skipped and counted, never truncated, so no
             sample is trained with its answer cut off. `None` keeps every sample.
 
+    `dataset_kwargs` always holds `skip_prepare_dataset: True`: [`ScaleSFTCollator`] renders and tokenizes the
+    conversations itself, for vision-language and text-only models alike, so TRL's own tokenization never runs.
+
     The SCALe loss replaces TRL's: `loss_type` must stay `"nll"`, and `label_smoothing_factor`,
     `use_liger_kernel`, `padding_free` and `packing` are refused (they would be silently ignored otherwise).
     """
@@ -68,6 +71,7 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
             )
         # checks start, end and smoothing (the step schedules use only the first two)
         AdaptiveAnswerWeight(self.answer_weight_start, self.answer_weight_end, self.answer_weight_smoothing)
+        self.dataset_kwargs = {**(self.dataset_kwargs or {}), "skip_prepare_dataset": True}
         ignored = {
             "loss_type": self.loss_type != "nll",
             "label_smoothing_factor": self.label_smoothing_factor != 0,

@@ -11,6 +11,8 @@ Small overrides:
   weight on ANSWER tokens), the THINK/ANSWER token counts, and TRL's ``entropy`` / ``mean_token_accuracy``;
 - ``NonFiniteGuard`` stops (or skips, counted) a step whose loss or gradients are not finite;
 - ``compute_meter`` counts the training tokens and CPU seconds (``scale_sft.compute``);
+- ``_set_signature_columns_if_needed`` keeps the record columns the collator reads (``messages``, images) for
+  text-only datasets too, which TRL would otherwise drop as unused model inputs;
 - ``_load_from_checkpoint`` works around a transformers 5 resume bug for vision-language checkpoints.
 """
 
@@ -45,9 +47,11 @@ def next_token_segments(segment_ids: torch.Tensor) -> torch.Tensor:
 class ScaleSFTTrainer(NonFiniteGuard, SFTTrainer):
     """SFT on chain-of-thought data with separately normalised, scheduled THINK and ANSWER losses.
 
-    Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational
-    (``messages`` + ``images``), ideally filtered by ``scale_sft.data.prepare.prepare_dataset``; the default
-    collator is ``ScaleSFTCollator``.
+    Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational:
+    ``messages`` + ``images`` for a vision-language model, ``messages`` alone for a text-only causal LM (whose
+    ``processing_class`` is its tokenizer; TRL refuses any ``images`` column there, which
+    ``scale_sft.data.prepare.prepare_dataset`` drops). Filter it with ``prepare_dataset``; the default collator
+    is ``ScaleSFTCollator``.
     """
 
     # `compute_loss` divides by the whole step's normalizer, so Trainer must not divide again by the GA steps.
@@ -143,6 +147,10 @@ class ScaleSFTTrainer(NonFiniteGuard, SFTTrainer):
     def compute_summary(self) -> dict:
         """The run's ``compute`` entry (``ComputeMeter.summary``); call it on every rank."""
         return self.compute_meter.summary(self.accelerator)
+
+    def _set_signature_columns_if_needed(self):
+        if self._signature_columns is None:
+            self._signature_columns = ["messages", "image", "images"]
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         """Resume full-model checkpoints through ``from_pretrained``, which maps the saved key names.
