@@ -70,7 +70,7 @@ def _load(out: Path, processes: int) -> dict:
     state = json.loads((out / "logs.json").read_text())
     logs = [h for h in state["log_history"] if "loss" in h]
     keys = ("think_tokens", "answer_tokens", "loss_think", "loss_answer")
-    keys += ("answer_weight",) if state["loss_method"] == "scale" else ()  # logged for SCALe only
+    keys += ("answer_weight",) if state["loss_method"] != "vanilla" else ()  # logged for SCALe only
     return {
         "state": state,
         "losses": [h["loss"] for h in logs],
