@@ -224,3 +224,23 @@ def test_to_rgb_scales_high_depth_modes(mode_values, pixel):
     image = Image.fromarray(np.array(values, dtype=dtype))
     assert image.mode == mode
     assert [to_rgb(image).getpixel((x, 0)) for x in range(2)] == [(p,) * 3 for p in pixel]
+
+
+def test_json_records_of_mixed_types_are_read_and_checked(tmp_path, qwen_processor):
+    """Issue 14, item 3 at load time: an `answer` that is a number in one record and text in another, and image
+    entries that are not file names (`[None]`, a number), used to abort the load; now the answers are read as
+    text and those records are counted skips."""
+    Image.new("RGB", (56, 56), "red").save(tmp_path / "a.png")
+    good = {"messages": [user_message("How many?"), assistant_message(cot_completion("I count.", "3"))]}
+    rows = [
+        {**good, "images": ["a.png"], "answer": 3},
+        {**good, "images": ["a.png"], "answer": "B"},
+        {**good, "images": [None], "answer": "C"},
+        {**good, "images": 7, "answer": "D"},
+    ]
+    path = tmp_path / "train.jsonl"
+    path.write_text("\n".join(json.dumps(r) for r in rows))
+    dataset = load_cot_dataset(str(path))
+    assert dataset["answer"] == ["3", "B", "C", "D"]
+    kept, report = prepare_dataset(dataset, qwen_processor)
+    assert report.kept == 2 and report.skipped == {"invalid image entry": 2}

@@ -146,14 +146,46 @@ def read_records(
 
 
 def _resolve_images(record, root: Path, index: int) -> dict:
-    """Turn image file names (``images`` list or single ``image``) into absolute paths, kept as strings."""
+    """Turn image file names (``images`` list or single ``image``) into absolute paths, kept as strings; an
+    entry that is not a file name becomes None, which ``prepare_dataset`` counts as an invalid image entry."""
     if not isinstance(record, dict):
         raise DataError(f"Record {index}: expected a JSON object, got {type(record).__name__}.")
     names = record.get("images", record.get("image", []))
-    names = [names] if isinstance(names, str) else list(names or [])
+    names = (
+        [names] if isinstance(names, str) else names if isinstance(names, list) else [None] if names else []
+    )
     record = {k: v for k, v in record.items() if k != "image"}
-    record["images"] = [str(Path(name) if Path(name).is_absolute() else root / name) for name in names]
+    record["images"] = [
+        (str(Path(n) if Path(n).is_absolute() else root / n) if isinstance(n, str) and n else None)
+        for n in names
+    ]
     return record
+
+
+SCALARS = (str, int, float, bool)
+
+
+def _uniform_columns(records: list[dict]) -> list[dict]:
+    """Records whose top-level fields each hold one type, as Arrow needs: a field that mixes scalar types
+    across records (an ``answer`` of ``3`` in one and ``"B"`` in another) is read as text; a value of another
+    kind where the others are scalars (a list or object among strings) becomes None, for the record checks
+    (e.g. the gold-answer check) to count."""
+    kinds: dict[str, set] = {}
+    for record in records:
+        for key, value in record.items():
+            if value is not None and key not in ("messages", "images"):
+                kinds.setdefault(key, set()).add(type(value))
+    mixed = {key for key, types in kinds.items() if len(types) > 1 and types & set(SCALARS)}
+    if not mixed:
+        return records
+    fixed = []
+    for record in records:
+        record = dict(record)
+        for key in mixed & record.keys():
+            value = record[key]
+            record[key] = str(value) if isinstance(value, SCALARS) else None
+        fixed.append(record)
+    return fixed
 
 
 def load_cot_dataset(path_or_name: str, split: str = "train") -> datasets.Dataset:
@@ -165,4 +197,6 @@ def load_cot_dataset(path_or_name: str, split: str = "train") -> datasets.Datase
     records, root = read_records(path_or_name, split)
     if isinstance(records, datasets.Dataset):
         return records
-    return datasets.Dataset.from_list([_resolve_images(r, root, i) for i, r in enumerate(records)])
+    return datasets.Dataset.from_list(
+        _uniform_columns([_resolve_images(r, root, i) for i, r in enumerate(records)])
+    )

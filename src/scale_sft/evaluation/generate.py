@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from scale_sft.data.format import render_prompt
+from scale_sft.data.images import to_rgb
 from scale_sft.evaluation.scoring import Generation
 from scale_sft.segments import generation_split
 from scale_sft.tags import DEFAULT_TAGS, CotTags
@@ -77,7 +78,8 @@ def generate_batches(
     bar = tqdm(total=len(records), desc="Generating", disable=not progress)
     for start in range(0, len(order), batch_size):
         batch = order[start : start + batch_size]
-        images = [records[i].get("images") or [] for i in batch]
+        # as 8-bit RGB, the way training saw them (a 16-bit image scaled, not clipped white)
+        images = [[to_rgb(image) for image in records[i].get("images") or []] for i in batch]
         inputs = processor(
             images=images if any(images) else None,
             text=[prompts[i] for i in batch],
