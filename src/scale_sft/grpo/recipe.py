@@ -7,10 +7,8 @@ checked as for SFT, plus their gold answer (``gold_problem``), before any genera
 
 from __future__ import annotations
 
-import json
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import datasets
 from trl import ModelConfig, get_peft_config
@@ -22,8 +20,9 @@ from scale_sft.evaluation.answers import validate_gold
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
 from scale_sft.grpo.rewards import build_rewards
-from scale_sft.models.loading import base_model_record, load_model_and_processor
+from scale_sft.models.loading import load_model_and_processor
 from scale_sft.models.processor import ProcessorArguments, save_processor
+from scale_sft.run_record import finish_run
 
 
 @dataclass
@@ -101,25 +100,8 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
     probes = probe_texts(processor, dataset, config.tags)  # must tokenize the same after reload
     save_processor(processor, config.output_dir, probes, config.trust_remote_code)
     trainer.save_state()
-    run = {
-        "command": "grpo",
-        "model": script_args.model,
-        "base_model": base_model_record(script_args.model),
-        "dataset": script_args.dataset,
-        "data": report.to_dict(),
-        "rewards": config.rewards,
-        "reward_weights": config.reward_weights,
-        "wall_clock_s": time.perf_counter() - started,
-        "train_runtime_s": result.metrics.get("train_runtime"),
-        "compute": trainer.compute_summary(),  # tokens and CPU seconds: cost that machine load cannot bend
-        "generated_tokens": trainer.generated_tokens,
-        "global_step": trainer.state.global_step,
-        "nonfinite_steps_skipped": trainer.nonfinite_steps,
-        "train_metrics": result.metrics,
-        "script_args": asdict(script_args),
-        "model_args": asdict(model_args),
-        "config": config.to_dict(),
-    }
-    if trainer.is_world_process_zero():
-        Path(config.output_dir, "run.json").write_text(json.dumps(run, indent=2, default=str))
-    return run
+    return finish_run(
+        trainer, result, started, script_args.model, script_args, model_args, config,
+        command="grpo", data=report.to_dict(), rewards=config.rewards, reward_weights=config.reward_weights,
+        generated_tokens=trainer.generated_tokens,
+    )  # fmt: skip

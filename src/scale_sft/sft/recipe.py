@@ -2,22 +2,17 @@
 
 from __future__ import annotations
 
-import json
-import platform
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
-import torch
-import transformers
-import trl
 from trl import ModelConfig, get_peft_config
 
 from scale_sft.data.format import probe_texts
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
-from scale_sft.models.loading import base_model_record, freeze_vision_tower, load_model_and_processor
+from scale_sft.models.loading import freeze_vision_tower, load_model_and_processor
 from scale_sft.models.processor import ProcessorArguments, save_processor
+from scale_sft.run_record import finish_run
 from scale_sft.sft.sft_config import ScaleSFTConfig
 from scale_sft.sft.sft_trainer import ScaleSFTTrainer
 
@@ -83,30 +78,8 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
     probes = probe_texts(processor, train_dataset, config.tags)  # must tokenize the same after reload
     save_processor(processor, config.output_dir, probes, config.trust_remote_code)
 
-    run = {
-        "command": "train",
-        "loss_method": config.loss_method,
-        "model": name,
-        "base_model": base_model_record(name),
-        "dataset": script_args.dataset,
-        "data": report.to_dict(),
-        "eval_data": eval_report.to_dict() if eval_report else None,
-        "wall_clock_s": time.perf_counter() - started,
-        "train_runtime_s": result.metrics.get("train_runtime"),
-        "compute": trainer.compute_summary(),  # tokens and CPU seconds: cost that machine load cannot bend
-        "global_step": trainer.state.global_step,
-        "nonfinite_steps_skipped": trainer.nonfinite_steps,
-        "train_metrics": result.metrics,
-        "script_args": asdict(script_args),
-        "model_args": asdict(model_args),
-        "config": config.to_dict(),
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "trl": trl.__version__,
-        },
-    }
-    if trainer.is_world_process_zero():
-        Path(config.output_dir, "run.json").write_text(json.dumps(run, indent=2, default=str))
-    return run
+    return finish_run(
+        trainer, result, started, name, script_args, model_args, config,
+        command="train", loss_method=config.loss_method, data=report.to_dict(),
+        eval_data=eval_report.to_dict() if eval_report else None,
+    )  # fmt: skip
