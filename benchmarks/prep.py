@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import platform
 import random
 import resource
@@ -194,10 +195,26 @@ def full_processor_path(dataset, processor, max_length: int) -> int:
         prepare.expanded_length = size_rules
 
 
+def collator_seconds(dataset, processor, repeats: int, batch_size: int = 8) -> dict:
+    """CPU and wall seconds ``ScaleSFTCollator`` spends per batch of ``batch_size`` records (rendering, the
+    processor's pixel pass, offsets and segment ids): what a training step pays before the model runs, in the
+    main process unless ``dataloader_num_workers`` moves it to workers."""
+    from scale_sft.sft.collator import ScaleSFTCollator
+
+    collator = ScaleSFTCollator(processor=processor)
+    batches = [
+        [dataset[i] for i in range(s, s + batch_size)]
+        for s in range(0, len(dataset) - batch_size + 1, batch_size)
+    ]
+    _, cpu, wall = best_of(repeats, lambda: [collator(batch) for batch in batches])
+    return {"batches": len(batches), "cpu_s": cpu / len(batches), "wall_s": wall / len(batches)}
+
+
 def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
     from scale_sft.data.format import record_features, render_sample
     from scale_sft.data.prepare import check_dataset
 
+    load_at_start = os.getloadavg()
     torch.set_num_threads(1)  # per-core rates: the processor's pixel pass would otherwise use every core
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -232,8 +249,12 @@ def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
             full = processor(images=record["images"], text=[text], add_special_tokens=False)["input_ids"][0]
             assert lengths[index] == len(full), (index, lengths[index], len(full))
 
+        collate = collator_seconds(dataset, processor, repeats)
         command = [sys.executable, __file__, "--rerun", str(root), "--max_length", str(max_length)]
-        rerun = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode:
+            raise RuntimeError(f"the cached rerun failed:\n{done.stderr[-3000:]}")
+        rerun = json.loads(done.stdout)
         assert rerun["cache_files"] == [Path(f["filename"]).name for f in new[2]["checks"].cache_files]
 
     per_record_cpu = {
@@ -250,6 +271,7 @@ def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
     padding = {f"batch 8, accumulation {a}": padding_fractions(accumulation=a) for a in (1, 4)}
     padding_ratio = max(p["group_by_length"] / p["random"] for p in padding.values())
     return {
+        "load_average_at_start": load_at_start,
         "n": n,
         "max_length": max_length,
         "mean_tokens_per_record": sum(lengths) / n,
@@ -271,6 +293,7 @@ def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
         "speedup_2_processes_wall": new[1]["wall_s"] / new[2]["wall_s"],
         "per_record_cpu_s": per_record_cpu,
         "cached_rerun": rerun,
+        "collator_per_batch_of_8": collate,
         "projection": {
             "new_200k_on_16_cores_s": projected,
             "today_200k_one_process_s": TARGET_RECORDS * per_record_cpu["today"],
@@ -290,8 +313,8 @@ def write_report(result: dict, command: str) -> None:
 
     result = {
         "command": command,
-        "machine": f"{platform.processor() or platform.machine()}, shared with other sessions (CPU time is the "
-        "load-proof measure; wall-clock is affected by the other load)",
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
+        "load_average_at_start": result.pop("load_average_at_start"),
         "versions": {"datasets": datasets.__version__, "transformers": transformers.__version__},
         **result,
     }
@@ -314,9 +337,10 @@ def write_report(result: dict, command: str) -> None:
     goals = r["goals"]
     (HERE / "PREP.md").write_text(
         "# Record preparation at scale\n\n"
-        f"Command: `{command}` (one run; every figure below is from it). The machine was **shared with other "
-        "sessions** (2 cores for several jobs), so CPU seconds (process + finished children) are the measure; "
-        "wall-clock is beside it and ratios are taken within this run. Each path ran "
+        f"Command: `{command}` (one run; every figure below is from it), on {result['machine']} with a load average "
+        f"of {result['load_average_at_start'][0]:.2f} at its start. CPU seconds (process + finished children) are "
+        "the measure, as other jobs on the machine cannot bend them much; wall-clock is beside it and ratios are "
+        "taken within this run. Each path ran "
         f"{r['repeats']} times; the table gives the least CPU and the least wall-clock seconds.\n\n"
         f"{r['n']} records, each a distinct 640x480 photo-like JPEG and a ~300-word trace, at Qwen2.5-VL's "
         f"published processor settings (391 image tokens per image; {r['mean_tokens_per_record']:.0f} tokens per "
@@ -341,7 +365,11 @@ def write_report(result: dict, command: str) -> None:
         "what grows with the real checkpoint is the fingerprint's hash of the tokenizer: "
         f"{rerun['real_vocabulary_hash_cpu_s']:.2f} s CPU for a 151,643-entry BPE (Qwen2.5's size). So a 10K-record "
         f"rerun with the real tokenizer: about {p['cached_rerun_10k_real_vocabulary_s']:.2f} s (goal <= 5 s: "
-        f"{'met' if goals['cached_rerun_10k_le_5_s'] else 'not met'}).\n\n"
+        f"{'met' if goals['cached_rerun_10k_le_5_s'] else 'not met'}).\n"
+        f"- **Collator**: `ScaleSFTCollator` spends {r['collator_per_batch_of_8']['cpu_s']:.3f} s CPU "
+        f"({r['collator_per_batch_of_8']['wall_s']:.3f} s wall) per batch of 8 of these records (rendering, the "
+        "processor's pixel pass, offsets, segment ids), in the training process unless `dataloader_num_workers` "
+        "moves it to workers.\n\n"
         "## Padding with `group_by_length`\n\n"
         "20,000 simulated lengths like Vision-R1's: 450 tokens of image and prompt plus a trace log-uniform in "
         "100..2,000 tokens; padding share of micro-batches of 8, in random order vs transformers' "

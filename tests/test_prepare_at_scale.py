@@ -125,3 +125,27 @@ def test_kept_records_carry_their_length(arrow_dataset, qwen_processor):
     assert report.kept == reasons.count(None) == len(kept)
     batch = ScaleSFTCollator(processor=qwen_processor)([kept[i] for i in range(len(kept))])
     assert kept["length"] == batch["attention_mask"].sum(dim=1).tolist()
+
+
+def test_special_token_pattern_is_the_same_in_every_process(tiny_qwen_dir):
+    """The check's cache fingerprint hashes this pattern: built from a set, it must not depend on the process's
+    string-hash seed, or every rank and every run would miss the cache."""
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "from transformers import AutoProcessor; from scale_sft.data.prepare import special_token_pattern; "
+        f"print(special_token_pattern(AutoProcessor.from_pretrained({str(tiny_qwen_dir)!r})).pattern)"
+    )
+    patterns = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout  # fmt: skip
+        for seed in ("1", "2", "3")
+    }
+    assert len(patterns) == 1 and "im_end" in patterns.pop()

@@ -80,7 +80,8 @@ def special_token_pattern(processor, tags: CotTags = DEFAULT_TAGS) -> re.Pattern
     tokens = {t for t in tokens if isinstance(t, str) and t.strip()} - set(tags.as_list())
     if not tokens:
         return None
-    return re.compile("|".join(re.escape(t) for t in sorted(tokens, key=len, reverse=True)))
+    # longest first, ties by text: the same pattern in every process, so the check's cache fingerprint is too
+    return re.compile("|".join(re.escape(t) for t in sorted(tokens, key=lambda t: (-len(t), t))))
 
 
 def _part_ok(part) -> bool:
