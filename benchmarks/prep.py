@@ -210,9 +210,37 @@ def collator_seconds(dataset, processor, repeats: int, batch_size: int = 8) -> d
     return {"batches": len(batches), "cpu_s": cpu / len(batches), "wall_s": wall / len(batches)}
 
 
-def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
-    from scale_sft.data.format import record_features, render_sample
+def new_path(dataset, processor, max_length: int, repeats: int, kept_before: int) -> tuple[dict, list[int]]:
+    """``check_dataset`` in 1 and 2 processes (no cache), checked to keep what the previous path kept and to
+    count lengths as the full processor does; returns the measurements and the lengths."""
+    from scale_sft.data.format import render_sample
     from scale_sft.data.prepare import check_dataset
+
+    new = {}
+    for num_proc in (1, 2):
+        checks, cpu, wall = best_of(
+            repeats,
+            check_dataset,
+            dataset,
+            processor,
+            max_length=max_length,
+            num_proc=num_proc,
+            load_from_cache_file=False,
+        )
+        new[num_proc] = {"cpu_s": cpu, "wall_s": wall, "checks": checks}
+    reasons, lengths = new[2]["checks"]["skip_reason"], new[2]["checks"]["length"]
+    assert new[1]["checks"].to_list() == new[2]["checks"].to_list()
+    assert reasons.count(None) == kept_before, "the two paths keep different records"
+    for index in range(10):  # the size-only length is the full processor's
+        record = dataset[index]
+        text = render_sample(processor, record["messages"])[0]
+        full = processor(images=record["images"], text=[text], add_special_tokens=False)["input_ids"][0]
+        assert lengths[index] == len(full), (index, lengths[index], len(full))
+    return new, lengths
+
+
+def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
+    from scale_sft.data.format import record_features
 
     load_at_start = os.getloadavg()
     torch.set_num_threads(1)  # per-core rates: the processor's pixel pass would otherwise use every core
@@ -228,26 +256,7 @@ def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
         kept_before, today_cpu, today_wall = best_of(
             repeats, full_processor_path, dataset, processor, max_length=max_length
         )
-        new = {}
-        for num_proc in (1, 2):
-            checks, cpu, wall = best_of(
-                repeats,
-                check_dataset,
-                dataset,
-                processor,
-                max_length=max_length,
-                num_proc=num_proc,
-                load_from_cache_file=False,
-            )
-            new[num_proc] = {"cpu_s": cpu, "wall_s": wall, "checks": checks}
-        reasons, lengths = new[2]["checks"]["skip_reason"], new[2]["checks"]["length"]
-        assert new[1]["checks"].to_list() == new[2]["checks"].to_list()
-        assert reasons.count(None) == kept_before, "the two paths keep different records"
-        for index in range(10):  # the size-only length is the full processor's
-            record = dataset[index]
-            text = render_sample(processor, record["messages"])[0]
-            full = processor(images=record["images"], text=[text], add_special_tokens=False)["input_ids"][0]
-            assert lengths[index] == len(full), (index, lengths[index], len(full))
+        new, lengths = new_path(dataset, processor, max_length, repeats, kept_before)
 
         collate = collator_seconds(dataset, processor, repeats)
         command = [sys.executable, __file__, "--rerun", str(root), "--max_length", str(max_length)]
