@@ -361,3 +361,34 @@ def test_compare_writes_table_and_chart(synthetic_eval, tmp_path, capsys):
     assert chart.with_suffix(".txt").read_text().strip() == table.strip()
     with pytest.raises(FileNotFoundError, match="metrics.json"):
         main(["compare", str(tmp_path / "missing")])
+
+
+def test_generation_sees_16_bit_images_scaled_like_training(trained_qwen_dir):
+    """Issue 14, item 10 in evaluation: a 16-bit image reaches the processor as the 8-bit RGB training saw
+    (30000 / 65535 of white is grey 117), not clipped to white."""
+    import numpy as np
+    from PIL import Image
+
+    from scale_sft.data.format import user_message
+    from scale_sft.evaluation.generate import generate
+    from scale_sft.models.loading import load_model_and_processor
+
+    model, processor = load_model_and_processor(str(trained_qwen_dir))
+    seen = []
+
+    class Spy:
+        """The processor, recording the images generation passes it."""
+
+        def __getattr__(self, name):
+            return getattr(processor, name)
+
+        def __call__(self, images=None, **kwargs):
+            seen.extend(image for row in images or [] for image in row)
+            return processor(images=images, **kwargs)
+
+    deep = Image.fromarray(np.full((56, 56), 30000, dtype=np.uint16))
+    assert deep.mode.startswith("I;16")
+    record = {"messages": [user_message("How many?")], "images": [deep]}
+    generate(model, Spy(), [record], batch_size=1, max_new_tokens=2, progress=False)
+    assert len(seen) == 1 and seen[0].mode == "RGB"
+    assert seen[0].getpixel((0, 0)) == (117, 117, 117)
