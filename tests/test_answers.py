@@ -14,11 +14,9 @@ from scale_sft.evaluation.answers import (
     NUMERIC,
     Gold,
     GoldError,
-    anls,
     extract_answer,
     is_correct,
     last_boxed,
-    levenshtein,
     normalize_answer,
     normalize_choice,
     normalize_number,
@@ -26,6 +24,7 @@ from scale_sft.evaluation.answers import (
     read_gold,
     validate_gold,
 )
+from scale_sft.evaluation.scoring import anls, levenshtein
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 COLORS = ["red", "green", "blue"]  # A red, B green, C blue

@@ -14,7 +14,7 @@ Answer types (the ``answer_type`` of a record) and what counts as correct:
 * ``free_text``: ``normalize_text`` of both must be equal (case, unicode form, punctuation and whitespace
   are ignored).
 * ``anls``: correct is the same normalised exact match as ``free_text``, so that accuracy means one thing for
-  every type; the graded ANLS similarity of DocVQA is the separate score ``anls(pred, gold)``.
+  every type; the graded ANLS similarity of DocVQA is the separate score ``scoring.anls(pred, gold)``.
 
 Before matching, a prediction is cleaned (``answer_body``): unicode NFKC, markdown ``*``/backticks/``$`` and
 ``\\boxed{}`` removed, and a leading answer phrase (``The answer is``, ``Answer:``, ``So the final answer is``)
@@ -38,7 +38,6 @@ NUMERIC = "numeric"
 FREE_TEXT = "free_text"
 ANLS = "anls"
 ANSWER_TYPES = (MULTIPLE_CHOICE, NUMERIC, FREE_TEXT, ANLS)
-ANLS_THRESHOLD = 0.5
 ANSWER_FORMATS = ("tags", "boxed")  # where the final answer stands: an answer block, or the last \\boxed{}
 
 
@@ -384,31 +383,3 @@ def is_correct(pred: str | None, gold: str, answer_type: str, choices: Sequence[
     """
     target = read_gold({"answer": gold, "answer_type": answer_type, "choices": choices}).target
     return normalize_answer(pred, answer_type, choices) == target
-
-
-def levenshtein(a: str, b: str) -> int:
-    """The edit distance (insertions, deletions, substitutions) between two strings."""
-    if len(a) < len(b):
-        a, b = b, a
-    previous = list(range(len(b) + 1))
-    for i, ca in enumerate(a, start=1):
-        current = [i]
-        for j, cb in enumerate(b, start=1):
-            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
-        previous = current
-    return previous[-1]
-
-
-def anls(pred: str, gold: str, threshold: float = ANLS_THRESHOLD) -> float:
-    """Average Normalised Levenshtein Similarity for one pair, as in DocVQA.
-
-    Both strings are casefolded and whitespace-collapsed (punctuation is kept, as in the benchmark); the
-    similarity ``1 - distance / max(len)`` is returned when it is at least ``threshold``, else 0.
-    """
-    a, b = " ".join(pred.casefold().split()), " ".join(gold.casefold().split())
-    if not a and not b:
-        return 1.0
-    if 1 - abs(len(a) - len(b)) / max(len(a), len(b)) < threshold:
-        return 0.0  # the distance is at least the length difference: no need to compute it
-    similarity = 1 - levenshtein(a, b) / max(len(a), len(b))
-    return similarity if similarity >= threshold else 0.0

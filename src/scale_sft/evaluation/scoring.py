@@ -2,6 +2,7 @@
 
 The path of one prediction: the generator's ``Generation`` -> ``parse_generation`` (extraction, once) ->
 ``score_item`` (flags, the answer normalised once) -> ``aggregate`` (rates overall and per question type).
+``anls`` is the graded DocVQA similarity reported beside exact-match accuracy for text answers.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ from scale_sft.evaluation.answers import (
     NUMERIC,
     Gold,
     ParsedGeneration,
-    anls,
     answer_body,
     format_number,
     normalize_answer,
@@ -28,6 +28,36 @@ from scale_sft.evaluation.answers import (
     option_mentions,
 )
 from scale_sft.tags import DEFAULT_TAGS, CotTags
+
+ANLS_THRESHOLD = 0.5
+
+
+def levenshtein(a: str, b: str) -> int:
+    """The edit distance (insertions, deletions, substitutions) between two strings."""
+    if len(a) < len(b):
+        a, b = b, a
+    previous = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        current = [i]
+        for j, cb in enumerate(b, start=1):
+            current.append(min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (ca != cb)))
+        previous = current
+    return previous[-1]
+
+
+def anls(pred: str, gold: str, threshold: float = ANLS_THRESHOLD) -> float:
+    """Average Normalised Levenshtein Similarity for one pair, as in DocVQA.
+
+    Both strings are casefolded and whitespace-collapsed (punctuation is kept, as in the benchmark); the
+    similarity ``1 - distance / max(len)`` is returned when it is at least ``threshold``, else 0.
+    """
+    a, b = " ".join(pred.casefold().split()), " ".join(gold.casefold().split())
+    if not a and not b:
+        return 1.0
+    if 1 - abs(len(a) - len(b)) / max(len(a), len(b)) < threshold:
+        return 0.0  # the distance is at least the length difference: no need to compute it
+    similarity = 1 - levenshtein(a, b) / max(len(a), len(b))
+    return similarity if similarity >= threshold else 0.0
 
 
 def find_loop(
