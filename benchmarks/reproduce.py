@@ -2,18 +2,22 @@
 over at least 3, on the synthetic task with the paper's imbalance; paired differences with bootstrap CIs.
 
     .venv/bin/python benchmarks/reproduce.py [--seeds 0 1 2 3 4] [--grpo_seeds 0 1 2] [--task imbalanced]
-        [--budget study|smoke] [--output_dir runs/reproduce] [--results docs/RESULTS.md] [--resume]
+        [--budget study|smoke] [--output_dir runs/reproduce] [--results docs/RESULTS.md] [--resume] [--jobs N]
 
 For every seed: a fresh tiny model (tokenizer trained on the task's corpus) and dataset, then vanilla SFT,
 SCALe-SFT (cosine 0.2 -> 0.8) and SCALe with the adaptive weight (``answer_weight_schedule="adaptive"``);
 for every GRPO seed, GRPO after vanilla SFT and after SCALe-SFT. Every run is evaluated on the seed's test
-split. Writes ``results.json`` (every run) under ``--output_dir`` and ``--results`` (default
-``docs/RESULTS.md``): mean ± standard deviation per pipeline, per-seed paired differences with a percentile
-bootstrap 95% confidence interval of their mean (a difference is distinguishable from zero when its
-interval excludes zero), the compute ratio SCALe-SFT / (SFT + GRPO) in tokens and CPU seconds (cost that
-machine load cannot bend; wall-clock beside it), and the accuracy-against-compute and metric plots.
-``--resume`` reuses every run that already has its evaluation, so an interrupted study continues where it
-stopped. The full study takes hours of CPU; ``--budget smoke`` checks the whole path in minutes.
+split, and so are its evenly spaced checkpoints (``Budget.checkpoints``), which places every pipeline on an
+accuracy-against-compute curve. Writes ``results.json`` (every run, with its curve) under ``--output_dir``
+and ``--results`` (default ``docs/RESULTS.md``): mean ± standard deviation per pipeline, per-seed paired
+differences with a percentile bootstrap 95% confidence interval of their mean (a difference is
+distinguishable from zero when its interval excludes zero), the compute ratio SCALe-SFT / (SFT + GRPO) in
+tokens and CPU seconds (cost that machine load cannot bend; wall-clock beside it), the compute at which each
+pipeline first reaches SFT + GRPO's final accuracy, and the accuracy-against-compute and metric plots.
+``--resume`` reuses every run (and checkpoint) that already has its evaluation, so an interrupted study
+continues where it stopped; ``--jobs 2`` runs two seeds at once, one CPU thread each (on 2 cores this
+trains more steps per second than one seed on two threads; tokens do not depend on it, CPU seconds little).
+The full study takes hours of CPU; ``--budget smoke`` checks the whole path in minutes.
 """
 
 from __future__ import annotations
@@ -21,8 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
+import os
 import random
 import statistics
+import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
@@ -30,8 +38,10 @@ from scale_sft.demo import (
     REFERENCE,
     Budget,
     add_ratios,
+    add_reach,
     build_inputs,
     evaluate_run,
+    pipeline_curve,
     plot_accuracy_compute,
     run_record,
     train_grpo,
@@ -41,9 +51,17 @@ from scale_sft.evaluation.compare import plot_runs
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = {
-    # the demo's SFT budget; room for the longest traces (about 470 tokens); a GRPO stage long enough to move
-    "study": Budget(n_train=3000, n_test=100, sft_steps=1500, grpo_steps=100, max_new_tokens=512),
-    "smoke": Budget(n_train=40, n_test=4, sft_steps=4, grpo_steps=1, num_generations=2, max_new_tokens=16),
+    # Sized to run on 2 cores in about 90 minutes (--jobs 2). Room for the longest traces (about 470 tokens).
+    # GRPO: 4 prompts x 8 completions a step at temperature 0.7 and lr 1e-4, picked in short trials from a
+    # SCALe-SFT start, where the demo's GRPO settings (1 prompt x 4 at temperature 1.0, lr 5e-5) lowered
+    # accuracy and lr 5e-4 collapsed it; the study's GRPO rows show what this budget does.
+    "study": Budget(
+        n_train=3000, n_test=100, sft_steps=500, grpo_steps=40, num_generations=8, grpo_prompts_per_step=4,
+        grpo_learning_rate=1e-4, grpo_temperature=0.7, max_new_tokens=512, checkpoints=4,
+    ),  # fmt: skip
+    "smoke": Budget(
+        n_train=40, n_test=4, sft_steps=4, grpo_steps=2, num_generations=2, max_new_tokens=16, checkpoints=1
+    ),
 }
 SFT_PIPELINES = {  # name: (loss method, extra ScaleSFTConfig fields)
     "vanilla_sft": ("vanilla", {}),
@@ -109,15 +127,18 @@ def run_seed(out: Path, budget: Budget, seed: int, task: str, with_grpo: bool, r
             print(f"\n=== seed {seed}: {name} ===", flush=True)
             train_sft(model, data, out / name, method, budget, seed, **overrides)
             evaluate_run(out / name, data, out / name / "eval", budget)
-        rows.append(run_record(out, name))
+        rows.append({**run_record(out, name), "curve": pipeline_curve(out, name, data, budget)})
     for name, sft_stage in GRPO_PIPELINES.items() if with_grpo else ():
         if name not in done:
             print(f"\n=== seed {seed}: {name} ===", flush=True)
             train_grpo(out / sft_stage, data, out / name, budget, seed)
             evaluate_run(out / name, data, out / name / "eval", budget)
-        rows.append(run_record(out, name, sft_stage))
+        rows.append(
+            {**run_record(out, name, sft_stage), "curve": pipeline_curve(out, name, data, budget, sft_stage)}
+        )
     if with_grpo:
         add_ratios(rows)
+        add_reach(rows)
     return [{"seed": seed, **row} for row in rows]
 
 
@@ -141,9 +162,57 @@ def mean_rows(runs: list[dict], seeds: list[int]) -> list[dict]:
             {
                 **group[0],
                 **{k: statistics.fmean(r[k] for r in group if r.get(k) is not None) for k in numeric},
+                "curve": mean_curve([r["curve"] for r in group]),
             }
         )
     return rows
+
+
+def mean_curve(curves: list[list[dict]]) -> list[dict]:
+    """The pointwise mean of curves evaluated at the same steps (every seed has the same checkpoints)."""
+    return [
+        {k: statistics.fmean(p[k] for p in points) for k in points[0]} for points in zip(*curves, strict=True)
+    ]
+
+
+def reach_lines(runs: list[dict]) -> list[str]:
+    """Per GRPO seed: the target (SFT + GRPO's final accuracy) and the compute each pipeline needed to first
+    reach it, with SCALe-SFT's share of SFT + GRPO's."""
+    names = list(dict.fromkeys(r["name"] for r in runs))
+    lines = [
+        "| seed | target accuracy | " + " | ".join(f"{n} tokens (M)" for n in names)
+        + f" | scale_sft / {REFERENCE}: tokens | CPU seconds |",
+        "| --- | --- |" + " --- |" * (len(names) + 2),
+    ]  # fmt: skip
+    shares = []
+    for seed in sorted({r["seed"] for r in runs if "target_accuracy" in r}):
+        by_name = {r["name"]: r for r in runs if r["seed"] == seed}
+        cells = [
+            "not reached"
+            if by_name[n]["tokens_to_target"] is None
+            else f"{by_name[n]['tokens_to_target'] / 1e6:.2f}"
+            for n in names
+        ]
+        scale = by_name["scale_sft"]
+        share = [scale[f"{k}_to_target_vs_{REFERENCE}"] for k in ("tokens", "cpu_s")]
+        shares.append(share)
+        share_cells = ["not reached" if v is None else f"{v:.3f}" for v in share]
+        lines.append(
+            f"| {seed} | {by_name[REFERENCE]['target_accuracy']:.3f} | "
+            + " | ".join(cells + share_cells)
+            + " |"
+        )
+    reached = [s for s in shares if s[0] is not None]
+    lines.append(
+        f"\nSCALe-SFT reached SFT + GRPO's final accuracy on {len(reached)} of {len(shares)} seeds"
+        + (
+            f"; where it did, with {statistics.fmean(s[0] for s in reached):.3f} of the tokens and "
+            f"{statistics.fmean(s[1] for s in reached):.3f} of the CPU seconds SFT + GRPO needed (mean)."
+            if reached
+            else "."
+        )
+    )
+    return lines
 
 
 def report(runs: list[dict], args, budget: Budget, command: str, figures: Path) -> str:
@@ -196,9 +265,73 @@ def report(runs: list[dict], args, budget: Budget, command: str, figures: Path) 
         + "\n".join(diffs)
         + "\n\n## Compute: SCALe-SFT / (SFT + GRPO)\n\n"
         + ("\n".join(ratio_lines) if ratio_lines else "No GRPO seed ran.")
+        + "\n\n## Compute to reach SFT + GRPO's accuracy\n\n"
+        "Every pipeline's checkpoints are evaluated along training (a GRPO pipeline's curve continues its SFT "
+        "stage's); the compute to reach a target is that of the first evaluated point at or above it, an upper "
+        "bound at checkpoint resolution.\n\n"
+        + (
+            "\n".join(reach_lines([r for r in runs if "target_accuracy" in r]))
+            if ratio_lines
+            else "No GRPO seed ran."
+        )
         + f"\n\n## Plots\n\n![accuracy against compute]({relative}/accuracy_compute.png)\n"
         f"![metrics]({relative}/metrics.png)\n"
     )
+
+
+def _seed_job(
+    out: Path, budget: Budget, seed: int, task: str, with_grpo: bool, resume: bool, threads: int
+) -> list[dict]:
+    """``run_seed`` in a worker process: its own CPU threads, its output in ``out/log.txt``."""
+    import torch
+
+    torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "log.txt", "a") as log:
+        sys.stdout = sys.stderr = log
+        return run_seed(out, budget, seed, task, with_grpo, resume)
+
+
+def run_seeds(args, budget: Budget) -> list[dict]:
+    """Every seed's rows, in seed order; with ``--jobs`` > 1, seeds run in that many processes at once (the
+    GRPO seeds first, being the longest), each with an equal share of the CPU threads. ``results.json`` is
+    rewritten as each seed finishes."""
+    output_dir = Path(args.output_dir)
+    by_seed: dict[int, list[dict]] = {}
+
+    def finished(seed: int, rows: list[dict]) -> None:
+        by_seed[seed] = rows
+        runs = [row for s in sorted(by_seed) for row in by_seed[s]]
+        (output_dir / "results.json").write_text(json.dumps(runs, indent=2))
+
+    if args.jobs == 1:
+        for seed in args.seeds:
+            rows = run_seed(
+                output_dir / f"seed{seed}", budget, seed, args.task, seed in args.grpo_seeds, args.resume
+            )
+            finished(seed, rows)
+    else:
+        threads = max((os.cpu_count() or 1) // args.jobs, 1)
+        order = sorted(args.seeds, key=lambda s: s not in args.grpo_seeds)
+        with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {
+                pool.submit(
+                    _seed_job,
+                    output_dir / f"seed{s}",
+                    budget,
+                    s,
+                    args.task,
+                    s in args.grpo_seeds,
+                    args.resume,
+                    threads,
+                ): s
+                for s in order
+            }
+            for future in as_completed(futures):
+                seed = futures[future]
+                finished(seed, future.result())
+                print(f"seed {seed} done (log: {output_dir / f'seed{seed}' / 'log.txt'})", flush=True)
+    return [row for s in sorted(by_seed) for row in by_seed[s]]
 
 
 def main() -> None:
@@ -212,21 +345,26 @@ def main() -> None:
     parser.add_argument(
         "--resume", action="store_true", help="Reuse the runs already evaluated under --output_dir."
     )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="Seeds run at once, each in its own process with an equal share of the CPU threads.",
+    )
     args = parser.parse_args()
+    if args.jobs < 1:
+        parser.error("--jobs must be at least 1.")
     if not set(args.grpo_seeds) <= set(args.seeds):
         parser.error("--grpo_seeds must be among --seeds.")
     budget = BUDGETS[args.budget]
     command = (
         f".venv/bin/python benchmarks/reproduce.py --seeds {' '.join(map(str, args.seeds))} "
         f"--grpo_seeds {' '.join(map(str, args.grpo_seeds))} --task {args.task} --budget {args.budget}"
+        + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
     )
     print(f"Study: {command}", flush=True)
 
-    runs = []
-    for seed in args.seeds:
-        out = Path(args.output_dir) / f"seed{seed}"
-        runs += run_seed(out, budget, seed, args.task, seed in args.grpo_seeds, args.resume)
-        Path(args.output_dir, "results.json").write_text(json.dumps(runs, indent=2))
+    runs = run_seeds(args, budget)
 
     figures = Path(args.results).resolve().parent / "results"
     figures.mkdir(parents=True, exist_ok=True)

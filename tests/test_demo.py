@@ -8,7 +8,9 @@ from scale_sft.demo import PIPELINES, REFERENCE, REPORT_METRICS, Budget, run_dem
 
 
 def test_demo_writes_report_results_and_plots(tmp_path):
-    budget = Budget(n_train=40, n_test=4, sft_steps=4, grpo_steps=1, num_generations=2, max_new_tokens=12)
+    budget = Budget(
+        n_train=40, n_test=4, sft_steps=4, grpo_steps=2, num_generations=2, max_new_tokens=12, checkpoints=1
+    )
     results = run_demo(tmp_path, budget, seed=0)
 
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -42,7 +44,27 @@ def test_demo_writes_report_results_and_plots(tmp_path):
     ratio = scale["train_tokens"] / by_name[REFERENCE]["train_tokens"]
     assert scale[f"tokens_vs_{REFERENCE}"] == pytest.approx(ratio) and 0 < ratio < 1
 
+    # accuracy against compute: each stage's step-2 checkpoint evaluated, then its final model; a GRPO curve
+    # continues its SFT stage's on the compute spent from scratch
+    for run in saved["runs"]:
+        curve = run["curve"]
+        assert [p["step"] for p in curve] == ([2, 4, 1, 2] if run["grpo"] else [2, 4])
+        assert curve[-1]["tokens"] == run["train_tokens"] and curve[-1]["accuracy"] == run["accuracy"]
+        assert curve[-1]["cpu_s"] == pytest.approx(run["train_cpu_s"])
+        assert all(a["tokens"] < b["tokens"] for a, b in zip(curve, curve[1:], strict=False))
+        if run["grpo"]:
+            assert curve[:2] == by_name[run["sft_stage"]]["curve"]
+        checkpoint = tmp_path / run["name"] / ("checkpoint-1" if run["grpo"] else "checkpoint-2")
+        assert (
+            json.loads((checkpoint / "eval" / "metrics.json").read_text())["overall"]["accuracy"]
+            == curve[-2]["accuracy"]
+        )
+    grpo_checkpoint = json.loads((tmp_path / "scale_sft_grpo" / "checkpoint-1" / "compute.json").read_text())
+    assert 0 < grpo_checkpoint["generated_tokens"] < grpo_compute["generated_tokens"]
+    assert scale["target_accuracy"] == by_name[REFERENCE]["accuracy"]
+
     report = (tmp_path / "report.md").read_text()
+    assert "SFT + GRPO's final accuracy" in report
     assert all(name in report for name in PIPELINES) and "accuracy" in report
     assert f"SCALe-SFT / (SFT + GRPO) compute: {ratio:.3f} in tokens" in report
     assert "accuracy_compute.png" in report

@@ -52,3 +52,42 @@ def test_paired_differences_use_only_seeds_with_both_runs():
     ]
     paired = reproduce.paired_differences(runs, "scale_sft", "vanilla_sft", "accuracy")
     assert paired == {0: pytest.approx(0.2), 1: pytest.approx(-0.05)}
+
+
+def test_mean_curve_averages_pointwise_and_refuses_curves_of_other_lengths():
+    a = [{"tokens": 10, "accuracy": 0.2}, {"tokens": 20, "accuracy": 0.6}]
+    b = [{"tokens": 30, "accuracy": 0.4}, {"tokens": 40, "accuracy": 1.0}]
+    assert reproduce.mean_curve([a, b]) == [
+        {"tokens": 20, "accuracy": pytest.approx(0.3)},
+        {"tokens": 30, "accuracy": pytest.approx(0.8)},
+    ]
+    with pytest.raises(ValueError):
+        reproduce.mean_curve([a, b[:1]])
+
+
+def test_reach_lines_report_each_seed_and_the_mean_share_where_scale_reached_the_target():
+    def row(seed, name, tokens, share):
+        return {
+            "seed": seed,
+            "name": name,
+            "target_accuracy": 0.8,
+            "tokens_to_target": tokens,
+            f"tokens_to_target_vs_{reproduce.REFERENCE}": share,
+            f"cpu_s_to_target_vs_{reproduce.REFERENCE}": None if share is None else share / 2,
+        }
+
+    runs = [
+        row(0, "scale_sft", 2e6, 0.25),
+        row(0, reproduce.REFERENCE, 8e6, 1.0),
+        row(1, "scale_sft", None, None),
+        row(1, reproduce.REFERENCE, 6e6, 1.0),
+        row(2, "scale_sft", 3e6, 0.75),
+        row(2, reproduce.REFERENCE, 4e6, 1.0),
+    ]
+    lines = reproduce.reach_lines(runs)
+    assert lines[2] == "| 0 | 0.800 | 2.00 | 8.00 | 0.250 | 0.125 |"
+    assert lines[3] == "| 1 | 0.800 | not reached | 6.00 | not reached | not reached |"
+    assert lines[-1].endswith(
+        "on 2 of 3 seeds; where it did, with 0.500 of the tokens and 0.250 of the CPU seconds SFT + GRPO "
+        "needed (mean)."
+    )

@@ -5,21 +5,29 @@ and 293 s), so cost comparisons use counts instead: the tokens that went through
 backward passes (the sum of the attention masks of every training micro-batch, over all ranks), and the
 process CPU seconds (user + system, every thread, summed over ranks). Wall-clock stays beside them as
 information. GRPO adds the tokens it generated (``ScaleGRPOTrainer.generated_tokens``).
+
+Every checkpoint gets the compute spent up to it (``compute.json``, ``CheckpointCompute``), so accuracy can
+be plotted against compute along training, not only at its end.
 """
 
 from __future__ import annotations
 
+import json
 import time
+from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+
+COMPUTE_FILE = "compute.json"
 
 
 class ComputeMeter(TrainerCallback):
     """Counts the training tokens a trainer reports (``count``) and times its training loop.
 
     Counts are per process and per ``train()`` call (a resumed run counts from its resume point); ``summary``
-    adds them up over ranks.
+    adds them up over ranks, including the time of a training loop still running.
     """
 
     def __init__(self):
@@ -32,21 +40,40 @@ class ComputeMeter(TrainerCallback):
         """Add one training micro-batch's forward/backward tokens (padding excluded)."""
         self.tokens += int(attention_mask.sum())
 
+    def _elapsed(self) -> tuple[float, float]:
+        """CPU and wall seconds of the finished training loops plus the running one."""
+        if self._started is None:
+            return self.cpu_s, self.wall_s
+        cpu, wall = self._started
+        return self.cpu_s + time.process_time() - cpu, self.wall_s + time.perf_counter() - wall
+
     def on_train_begin(self, args, state, control, **kwargs):
         self._started = (time.process_time(), time.perf_counter())
 
     def on_train_end(self, args, state, control, **kwargs):
-        cpu, wall = self._started
-        self.cpu_s += time.process_time() - cpu
-        self.wall_s += time.perf_counter() - wall
+        self.cpu_s, self.wall_s = self._elapsed()
+        self._started = None
 
     def summary(self, accelerator) -> dict:
         """``train_tokens`` and ``cpu_s`` summed over ranks, this rank's ``wall_s``; call it on every rank."""
-        local = torch.tensor([self.tokens, self.cpu_s], dtype=torch.float64, device=accelerator.device)
+        cpu_s, wall_s = self._elapsed()
+        local = torch.tensor([self.tokens, cpu_s], dtype=torch.float64, device=accelerator.device)
         tokens, cpu_s = accelerator.reduce(local, reduction="sum").tolist()
         return {
             "train_tokens": int(tokens),
             "cpu_s": cpu_s,
-            "wall_s": self.wall_s,
+            "wall_s": wall_s,
             "processes": accelerator.num_processes,
         }
+
+
+class CheckpointCompute:
+    """Trainer mixin: each checkpoint also holds ``compute.json``, the trainer's ``compute_summary()`` at
+    that step (with ``step``), so an evaluation of the checkpoint can be placed on a compute axis."""
+
+    def _save_checkpoint(self, model, trial) -> None:
+        super()._save_checkpoint(model, trial)
+        summary = {"step": self.state.global_step, **self.compute_summary()}  # reduces: every rank calls it
+        if self.is_world_process_zero():
+            folder = Path(self._get_output_dir(trial), f"{PREFIX_CHECKPOINT_DIR}-{self.state.global_step}")
+            (folder / COMPUTE_FILE).write_text(json.dumps(summary, indent=2))

@@ -22,6 +22,7 @@ from trl import ModelConfig
 
 from scale_sft.data.synthetic import corpus_texts, make_records, save_dataset
 from scale_sft.evaluation.compare import plot_runs
+from scale_sft.evaluation.curves import accuracy_curve, compute_to_reach
 from scale_sft.evaluation.runner import evaluate, format_table
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.recipe import GRPOArguments, grpo
@@ -62,13 +63,24 @@ class Budget:
     sft_steps: int = 1500
     learning_rate: float = 1e-3  # at 3e-3 the tiny model stalled on an image-blind solution in trials
     grpo_steps: int = 12
+    grpo_learning_rate: float = 5e-5
+    grpo_temperature: float = 1.0
+    grpo_prompts_per_step: int = 1  # each with num_generations completions
     num_generations: int = 4
     max_new_tokens: int = 192  # gold traces are about 100 tokens: room for a loop to show
+    checkpoints: int = 0  # intermediate checkpoints per stage, evaluated for accuracy against compute
+
+    def save_options(self, steps: int) -> dict:
+        """Trainer settings that save ``checkpoints`` evenly spaced model-only checkpoints in ``steps``."""
+        if not self.checkpoints:
+            return {"save_strategy": "no"}
+        every = max(steps // (self.checkpoints + 1), 1)
+        return {"save_strategy": "steps", "save_steps": every, "save_only_model": True}
 
 
 BUDGETS = {
-    "full": Budget(),
-    "quick": Budget(n_train=600, n_test=24, sft_steps=300, grpo_steps=2, num_generations=2),
+    "full": Budget(checkpoints=3),
+    "quick": Budget(n_train=600, n_test=24, sft_steps=300, grpo_steps=2, num_generations=2, checkpoints=1),
 }
 
 
@@ -79,8 +91,8 @@ def train_sft(
     config = ScaleSFTConfig(
         output_dir=str(out), loss_method=method, max_steps=budget.sft_steps, per_device_train_batch_size=8,
         learning_rate=budget.learning_rate, lr_scheduler_type="cosine", warmup_steps=10,
-        logging_steps=max(budget.sft_steps // 20, 1), save_strategy="no", report_to="none", seed=seed,
-        gradient_checkpointing=False, overwrite_output_dir=True, **overrides,
+        logging_steps=max(budget.sft_steps // 20, 1), report_to="none", seed=seed, gradient_checkpointing=False,
+        overwrite_output_dir=True, **budget.save_options(budget.sft_steps), **overrides,
     )  # fmt: skip
     train(TrainArguments(model=str(model), dataset=str(data)), config, ModelConfig())
 
@@ -88,9 +100,11 @@ def train_sft(
 def train_grpo(model: Path, data: Path, out: Path, budget: Budget, seed: int) -> None:
     config = ScaleGRPOConfig(
         output_dir=str(out), max_steps=budget.grpo_steps, num_generations=budget.num_generations,
-        per_device_train_batch_size=budget.num_generations, max_completion_length=budget.max_new_tokens,
-        learning_rate=5e-5, temperature=1.0, logging_steps=1, save_strategy="no", report_to="none", seed=seed,
+        per_device_train_batch_size=budget.num_generations * budget.grpo_prompts_per_step,
+        max_completion_length=budget.max_new_tokens, learning_rate=budget.grpo_learning_rate,
+        temperature=budget.grpo_temperature, logging_steps=1, report_to="none", seed=seed,
         gradient_checkpointing=False, rewards=["format", "accuracy"], overwrite_output_dir=True,
+        **budget.save_options(budget.grpo_steps),
     )  # fmt: skip
     grpo(GRPOArguments(model=str(model), dataset=str(data)), config, ModelConfig())
 
@@ -185,34 +199,52 @@ def add_ratios(runs: list[dict]) -> None:
             run[f"{key}_vs_{REFERENCE}"] = run[total] / reference[total]
 
 
+def add_reach(runs: list[dict]) -> None:
+    """The paper's claim as a measurement: the compute at which each run's curve first reaches
+    ``REFERENCE``'s (SFT + GRPO's) final accuracy (``tokens_to_target``, ``cpu_s_to_target``; None if never),
+    and its share of what ``REFERENCE`` needed to reach it (``*_to_target_vs_vanilla_sft_grpo``)."""
+    reference = next(r for r in runs if r["name"] == REFERENCE)
+    target = reference["accuracy"]
+    for run in runs:
+        run["target_accuracy"] = target
+        for key in ("tokens", "cpu_s"):
+            reach = compute_to_reach(run["curve"], target, key)
+            run[f"{key}_to_target"] = reach
+            needed = compute_to_reach(reference["curve"], target, key)
+            run[f"{key}_to_target_vs_{REFERENCE}"] = None if reach is None else reach / needed
+
+
+def reach_sentence(run: dict) -> str:
+    """What ``add_reach`` measured for ``run``, as a sentence of the report."""
+    target = f"SFT + GRPO's final accuracy ({run['target_accuracy']:.3f})"
+    if run["tokens_to_target"] is None:
+        return f"{run['name']} did not reach {target} at any evaluated checkpoint."
+    return (
+        f"{run['name']} first reached {target} after {run['tokens_to_target']:,} tokens: "
+        f"{run[f'tokens_to_target_vs_{REFERENCE}']:.3f} of the tokens and "
+        f"{run[f'cpu_s_to_target_vs_{REFERENCE}']:.3f} of the CPU seconds SFT + GRPO needed to reach it "
+        "(first evaluated checkpoint at or above it)."
+    )
+
+
 def plot_accuracy_compute(runs: list[dict], path: Path) -> None:
-    """Accuracy against cumulative training compute (tokens, CPU seconds): SFT pipelines are one point, GRPO
-    pipelines go from their SFT stage's point to their own."""
+    """Accuracy against cumulative training compute (tokens, CPU seconds), one curve per pipeline through its
+    evaluated checkpoints; a GRPO pipeline's curve (dashed) continues its SFT stage's."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    by_name = {r["name"]: r for r in runs}
     axes_keys = (
-        ("train_tokens", "sft_tokens", "training tokens (forward/backward + generated)"),
-        ("train_cpu_s", "sft_cpu_s", "training CPU seconds"),
+        ("tokens", "training tokens (forward/backward + generated)"),
+        ("cpu_s", "training CPU seconds"),
     )
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
-    for ax, (key, sft_key, label) in zip(axes, axes_keys, strict=True):
+    for ax, (key, label) in zip(axes, axes_keys, strict=True):
         for i, run in enumerate(runs):
-            xs, ys = [run[key]], [run["accuracy"]]
-            if run["sft_stage"]:
-                xs, ys = [run[sft_key], *xs], [by_name[run["sft_stage"]]["accuracy"], *ys]
-            ax.plot(
-                xs,
-                ys,
-                "o-" if run["grpo"] else "s",
-                color=f"C{i}",
-                label=run["name"],
-                alpha=0.8,
-                clip_on=False,
-            )
+            xs, ys = [p[key] for p in run["curve"]], [p["accuracy"] for p in run["curve"]]
+            style = "o--" if run["grpo"] else "s-"
+            ax.plot(xs, ys, style, color=f"C{i}", label=run["name"], alpha=0.8, clip_on=False, markersize=4)
             ax.annotate(
                 f"{ys[-1]:.2f}", (xs[-1], ys[-1]), textcoords="offset points", xytext=(4, 4), fontsize=8
             )
@@ -224,6 +256,19 @@ def plot_accuracy_compute(runs: list[dict], path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def pipeline_curve(
+    output_dir: Path, name: str, data: Path, budget: Budget, sft_stage: str | None = None
+) -> list[dict]:
+    """``name``'s accuracy-against-compute curve, evaluating its checkpoints as ``evaluate_run`` does; a GRPO
+    pipeline's includes its SFT stage's (evaluated once, the evaluations are kept)."""
+
+    def evaluate_checkpoint(model: Path, out: Path) -> None:
+        evaluate_run(model, data, out, budget)
+
+    before = accuracy_curve(output_dir / sft_stage, evaluate_checkpoint) if sft_stage else None
+    return accuracy_curve(output_dir / name, evaluate_checkpoint, before)
 
 
 def build_inputs(output_dir: Path, budget: Budget, seed: int, task: str = "default") -> tuple[Path, Path]:
@@ -255,8 +300,14 @@ def run_demo(output_dir: Path, budget: Budget, seed: int = 0, task: str = "defau
         else:
             train_sft(model, data, out, method, budget, seed)
         evaluate_run(out, data, out / "eval", budget)
-        runs.append(run_record(output_dir, name, sft_stage))
+        runs.append(
+            {
+                **run_record(output_dir, name, sft_stage),
+                "curve": pipeline_curve(output_dir, name, data, budget, sft_stage),
+            }
+        )
     add_ratios(runs)
+    add_reach(runs)
 
     plot_losses(output_dir, output_dir / "losses.png")
     plot_runs({r["name"]: r for r in runs}, output_dir / "metrics.png")
@@ -276,6 +327,7 @@ def run_demo(output_dir: Path, budget: Budget, seed: int = 0, task: str = "defau
         f"SCALe-SFT / (SFT + GRPO) compute: {scale[f'tokens_vs_{REFERENCE}']:.3f} in tokens, "
         f"{scale[f'cpu_s_vs_{REFERENCE}']:.3f} in CPU seconds (the paper reports about 1/7 of the training "
         "time).\n\n"
+        f"{reach_sentence(scale)}\n\n"
         f"```\n{table}\n```\n\n![accuracy against compute](accuracy_compute.png)\n![metrics](metrics.png)\n"
         "![losses](losses.png)\n![THINK lengths](think_lengths.png)\n"
     )

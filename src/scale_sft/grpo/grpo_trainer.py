@@ -10,13 +10,14 @@ from __future__ import annotations
 import torch
 from trl import GRPOTrainer
 
-from scale_sft.compute import ComputeMeter
+from scale_sft.compute import CheckpointCompute, ComputeMeter
 from scale_sft.nonfinite import NonFiniteGuard
 
 
-class ScaleGRPOTrainer(NonFiniteGuard, GRPOTrainer):
+class ScaleGRPOTrainer(CheckpointCompute, NonFiniteGuard, GRPOTrainer):
     """``GRPOTrainer`` with a ``generated_tokens`` counter over all ranks and a ``ComputeMeter``; a non-finite
-    step stops (or is skipped, counted) as in SFT (``NonFiniteGuard``)."""
+    step stops (or is skipped, counted) as in SFT (``NonFiniteGuard``); every checkpoint holds its compute so far
+    (``CheckpointCompute``)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

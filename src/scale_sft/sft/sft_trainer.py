@@ -10,7 +10,8 @@ Small overrides:
 - ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), ``answer_share`` (the share of the loss
   weight on ANSWER tokens), the THINK/ANSWER token counts, and TRL's ``entropy`` / ``mean_token_accuracy``;
 - ``NonFiniteGuard`` stops (or skips, counted) a step whose loss or gradients are not finite;
-- ``compute_meter`` counts the training tokens and CPU seconds (``scale_sft.compute``);
+- ``compute_meter`` counts the training tokens and CPU seconds (``scale_sft.compute``), and every checkpoint
+  gets them as ``compute.json`` (``CheckpointCompute``);
 - ``_set_signature_columns_if_needed`` keeps the record columns the collator reads (``messages``, images) for
   text-only datasets too, which TRL would otherwise drop as unused model inputs;
 - ``_load_from_checkpoint`` works around a transformers 5 resume bug for vision-language checkpoints.
@@ -24,7 +25,7 @@ import torch
 from transformers.utils import SAFE_WEIGHTS_NAME
 from trl import SFTTrainer
 
-from scale_sft.compute import ComputeMeter
+from scale_sft.compute import CheckpointCompute, ComputeMeter
 from scale_sft.loss import loss_normalizer, scale_loss
 from scale_sft.nonfinite import NonFiniteGuard
 from scale_sft.schedules import answer_weight
@@ -44,7 +45,7 @@ def next_token_segments(segment_ids: torch.Tensor) -> torch.Tensor:
     return segment_ids[:, 1:]
 
 
-class ScaleSFTTrainer(NonFiniteGuard, SFTTrainer):
+class ScaleSFTTrainer(CheckpointCompute, NonFiniteGuard, SFTTrainer):
     """SFT on chain-of-thought data with separately normalised, scheduled THINK and ANSWER losses.
 
     Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational:
