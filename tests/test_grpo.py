@@ -190,3 +190,27 @@ def test_lora_checkpoint_loads_merged_and_trainable(starts):
     model, _ = load_model_and_processor(str(starts["vanilla_lora"]))
     assert not any("lora" in name for name, _ in model.named_parameters())
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_grpo_resumed_from_a_checkpoint_continues_its_compute(starts, synthetic_dir, tmp_path):
+    """A GRPO run stopped after step 1 and resumed: its record counts step 1's generated and policy tokens
+    (from the checkpoint's compute.json) plus what the resumed step 2 generated."""
+    out = tmp_path / "grpo"
+    args = ["grpo", "--model", str(starts["scale"]), "--dataset", str(synthetic_dir), "--output_dir", str(out),
+            "--num_generations", "4", "--per_device_train_batch_size", "4", "--max_completion_length", "16",
+            "--logging_steps", "1", "--save_strategy", "steps", "--save_steps", "1", "--report_to", "none",
+            "--disable_tqdm", "true", "--seed", "0"]  # fmt: skip
+    main([*args, "--max_steps", "1"])
+    saved = json.loads((out / "checkpoint-1" / "compute.json").read_text())
+    assert saved["step"] == 1 and saved["generated_tokens"] > 0 and saved["train_tokens"] > 0
+
+    main([*args, "--max_steps", "2", "--resume_from_checkpoint", str(out / "checkpoint-1")])
+    run = json.loads((out / "run.json").read_text())
+    step_2 = next(
+        h for h in json.loads((out / "trainer_state.json").read_text())["log_history"] if h.get("step") == 2
+    )
+    assert run["generated_tokens"] == run["compute"]["generated_tokens"]
+    assert run["generated_tokens"] == pytest.approx(
+        saved["generated_tokens"] + 4 * step_2["completions/mean_length"]
+    )
+    assert run["compute"]["train_tokens"] > saved["train_tokens"] and run["compute"]["cpu_s"] > saved["cpu_s"]

@@ -91,3 +91,35 @@ def test_reach_lines_report_each_seed_and_the_mean_share_where_scale_reached_the
         "on 2 of 3 seeds; where it did, with 0.500 of the tokens and 0.250 of the CPU seconds SFT + GRPO "
         "needed (mean)."
     )
+
+
+def test_the_study_runs_end_to_end_at_smoke_budget_two_seeds_at_once(tmp_path, monkeypatch):
+    """Two seeds in two worker processes: every pipeline's run with its curve in results.json, the report
+    with every section, one log per seed; a second call with --resume reuses every run."""
+    import json
+    import sys
+
+    out, results = tmp_path / "study", tmp_path / "RESULTS.md"
+    argv = ["reproduce.py", "--seeds", "0", "1", "--grpo_seeds", "0", "--budget", "smoke", "--jobs", "2"]
+    argv += ["--output_dir", str(out), "--results", str(results), "--resume"]
+    monkeypatch.setattr(sys, "argv", argv)
+    reproduce.main()
+
+    runs = json.loads((out / "results.json").read_text())
+    expected = [(0, n) for n in (*reproduce.SFT_PIPELINES, *reproduce.GRPO_PIPELINES)]
+    expected += [(1, n) for n in reproduce.SFT_PIPELINES]
+    assert [(r["seed"], r["name"]) for r in runs] == expected
+    # smoke: SFT checkpoint at step 2 of 4; GRPO at step 1 of 2, after its SFT stage's points
+    for run in runs:
+        assert [p["step"] for p in run["curve"]] == ([2, 4, 1, 2] if run["grpo"] else [2, 4])
+    assert all("tokens_to_target" in r for r in runs if r["seed"] == 0)
+    text = results.read_text()
+    for section in ("## Paired differences", "## Compute: SCALe-SFT / (SFT + GRPO)", "## Compute to reach"):
+        assert section in text
+    assert "--jobs 2" in text and (tmp_path / "results" / "accuracy_compute.png").is_file()
+    assert (out / "seed0" / "log.txt").stat().st_size > 0 and (out / "seed1" / "log.txt").stat().st_size > 0
+
+    stamp = (out / "seed0" / "scale_sft" / "run.json").stat().st_mtime_ns
+    reproduce.main()  # resumed: nothing is trained again, the same rows come back
+    assert (out / "seed0" / "scale_sft" / "run.json").stat().st_mtime_ns == stamp
+    assert json.loads((out / "results.json").read_text()) == runs

@@ -1,6 +1,7 @@
 """ScaleSFTTrainer: gradient-accumulation invariance, padding/order invariance, exact resume, for a
 vision-language model (tiny Qwen2.5-VL) and a text-only causal LM (tiny Qwen2 on R1-style records)."""
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -147,6 +148,11 @@ def test_resume_continues_schedule_and_losses_exactly(kind, tmp_path):
 
     full_logs, resumed_logs = logged(full), logged(interrupted)
     assert sorted(resumed_logs) == [1, 2, 3, 4, 5, 6]  # 1-3 come back with the checkpoint state
+    # compute continues the checkpoint's counts: the resumed run has processed as many tokens as the full one
+    saved = json.loads((tmp_path / "full" / "checkpoint-3" / "compute.json").read_text())
+    full_compute, resumed_compute = full.compute_summary(), interrupted.compute_summary()
+    assert 0 < saved["train_tokens"] < resumed_compute["train_tokens"] == full_compute["train_tokens"]
+    assert resumed_compute["cpu_s"] > saved["cpu_s"]
     weights = [full_logs[s]["answer_weight"] for s in range(1, 7)]
     assert weights == sorted(weights) and weights[0] < weights[-1]  # the cosine schedule moved
     for step in (4, 5, 6):

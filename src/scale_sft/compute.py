@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 from transformers import TrainerCallback
-from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR
+from transformers.trainer_utils import PREFIX_CHECKPOINT_DIR, get_last_checkpoint
 
 COMPUTE_FILE = "compute.json"
 
@@ -26,8 +26,8 @@ COMPUTE_FILE = "compute.json"
 class ComputeMeter(TrainerCallback):
     """Counts the training tokens a trainer reports (``count``) and times its training loop.
 
-    Counts are per process and per ``train()`` call (a resumed run counts from its resume point); ``summary``
-    adds them up over ranks, including the time of a training loop still running.
+    Counts are per process; ``summary`` adds them up over ranks, including the time of a training loop still
+    running. A run resumed from a checkpoint continues that checkpoint's counts (``restore``).
     """
 
     def __init__(self):
@@ -46,6 +46,13 @@ class ComputeMeter(TrainerCallback):
             return self.cpu_s, self.wall_s
         cpu, wall = self._started
         return self.cpu_s + time.process_time() - cpu, self.wall_s + time.perf_counter() - wall
+
+    def restore(self, record: dict, main_process: bool) -> None:
+        """Continue from a checkpoint's ``compute.json``. Its totals are over all ranks, so they go to the main
+        process's counters only and the sum over ranks resumes where it stood."""
+        if main_process:
+            self.tokens, self.cpu_s = record["train_tokens"], record["cpu_s"]
+        self.wall_s = record["wall_s"]
 
     def on_train_begin(self, args, state, control, **kwargs):
         self._started = (time.process_time(), time.perf_counter())
@@ -69,7 +76,23 @@ class ComputeMeter(TrainerCallback):
 
 class CheckpointCompute:
     """Trainer mixin: each checkpoint also holds ``compute.json``, the trainer's ``compute_summary()`` at
-    that step (with ``step``), so an evaluation of the checkpoint can be placed on a compute axis."""
+    that step (with ``step``), so an evaluation of the checkpoint can be placed on a compute axis; training
+    resumed from a checkpoint continues its counts (one from before these records counts from the resume
+    point)."""
+
+    def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
+        checkpoint = (
+            get_last_checkpoint(self.args.output_dir)
+            if resume_from_checkpoint is True
+            else resume_from_checkpoint
+        )
+        record = Path(checkpoint, COMPUTE_FILE) if checkpoint else None
+        if record is not None and record.is_file():
+            self._restore_compute(json.loads(record.read_text()))
+        return super().train(resume_from_checkpoint=resume_from_checkpoint, **kwargs)
+
+    def _restore_compute(self, record: dict) -> None:
+        self.compute_meter.restore(record, self.is_world_process_zero())
 
     def _save_checkpoint(self, model, trial) -> None:
         super()._save_checkpoint(model, trial)

@@ -22,7 +22,7 @@ from trl import ModelConfig
 
 from scale_sft.data.synthetic import corpus_texts, make_records, save_dataset
 from scale_sft.evaluation.compare import plot_runs
-from scale_sft.evaluation.curves import accuracy_curve, compute_to_reach
+from scale_sft.evaluation.curves import accuracy_curve, compute_to_reach, compute_tokens
 from scale_sft.evaluation.runner import evaluate, format_table
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.recipe import GRPOArguments, grpo
@@ -169,7 +169,7 @@ def run_record(output_dir: Path, name: str, sft_stage: str | None = None) -> dic
     (``sft_stage``'s directory for a GRPO pipeline, else its own) plus its GRPO stage."""
     stages = [output_dir / name] if sft_stage is None else [output_dir / sft_stage, output_dir / name]
     runs = [json.loads((stage / "run.json").read_text()) for stage in stages]
-    tokens = [r["compute"]["train_tokens"] + r["compute"].get("generated_tokens", 0) for r in runs]
+    tokens = [compute_tokens(r["compute"]) for r in runs]
     cpu = [r["compute"]["cpu_s"] for r in runs]
     metrics = json.loads((output_dir / name / "eval" / "metrics.json").read_text())["overall"]
     return {

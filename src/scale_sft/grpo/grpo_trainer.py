@@ -37,6 +37,10 @@ class ScaleGRPOTrainer(CheckpointCompute, NonFiniteGuard, GRPOTrainer):
             self.compute_meter.count(inputs["completion_mask"])
         return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
 
+    def _restore_compute(self, record: dict) -> None:
+        super()._restore_compute(record)
+        self.generated_tokens = record["generated_tokens"]  # already a total over ranks on every rank
+
     def compute_summary(self) -> dict:
         """The run's ``compute`` entry: ``ComputeMeter.summary`` plus ``generated_tokens``; call on every rank."""
         return {**self.compute_meter.summary(self.accelerator), "generated_tokens": self.generated_tokens}
