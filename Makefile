@@ -12,10 +12,10 @@ export TOKENIZERS_PARALLELISM := false
 
 .PHONY: install test demo lint clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/pip install --quiet -e ".[dev,real-vocab]"
 	touch $(STAMP)
 
 install: $(STAMP)
