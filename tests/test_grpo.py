@@ -48,6 +48,32 @@ def test_format_reward(text, expected):
     assert make_format_reward()(conversational) == [expected]
 
 
+BOXED = "<think>\nOkay. 2 + 3 = 5.\n</think>\n\nThe answer is $\\boxed{5}$."
+BOXED_FORMAT_CASES = [  # R1-style records (answer_format "boxed"): the answer may be text with a \boxed{}
+    (BOXED, 1.0, 0.0),
+    ("<think>a</think><answer>5</answer>", 1.0, 1.0),  # an answer block still counts
+    ("<think>a</think>\n\nThe answer is 5.", 0.0, 0.0),  # no boxed answer
+    ("<think>a</think>\n\nThe answer is $\\boxed{ }$.", 0.0, 0.0),  # an empty one
+    ("The answer is $\\boxed{5}$.", 0.0, 0.0),  # no reasoning
+    ("<think>a \\boxed{5}</think>\n\nSo it is.", 0.0, 0.0),  # the box inside the reasoning is not the answer
+]
+
+
+@pytest.mark.parametrize(("text", "boxed", "tags"), BOXED_FORMAT_CASES)
+def test_format_reward_reads_each_records_answer_format(text, boxed, tags):
+    reward = make_format_reward()
+    assert reward([text, text], answer_format=["boxed", "tags"]) == [boxed, tags]
+    assert reward([text], answer_format=[None]) == [tags]  # no format: tags, as in evaluation
+
+
+def test_accuracy_reward_reads_a_boxed_answer_only_for_boxed_records():
+    reward = make_accuracy_reward()
+    completions = [BOXED, BOXED, BOXED.replace("{5}", "{6}")]
+    golds = {"answer": ["5", "5", "5"], "answer_type": ["numeric"] * 3}
+    assert reward(completions, **golds, answer_format=["boxed", "tags", "boxed"]) == [1.0, 0.0, 0.0]
+    assert reward(completions, **golds) == [0.0, 0.0, 0.0]  # datasets without the column: tags
+
+
 def test_format_reward_custom_tags():
     tags = CotTags("<r>", "</r>", "<f>", "</f>")
     reward = make_format_reward(tags)

@@ -1,7 +1,7 @@
 """Text-only reasoning models: the tiny Qwen2 (rendering like Qwen2.5-Instruct, loaded as a causal LM), R1-style
 records (``<think>..</think>`` then a ``\\boxed{}`` answer, no answer tags) through the record checks, the collator
 and ``inspect-data``, the synthetic text task, and ``make-tiny-model`` -> ``make-data`` -> ``train`` -> ``eval``
-from the command line."""
+-> ``grpo`` from the command line."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from scale_sft.data.prepare import prepare_dataset
 from scale_sft.data.synthetic_text import BOXED_INSTRUCTION, make_text_records
 from scale_sft.evaluation.answers import parse_generation
 from scale_sft.evaluation.scoring import reasoning_conclusion
+from scale_sft.grpo.recipe import prompt_only
 from scale_sft.models.loading import freeze_vision_tower, is_text_only_checkpoint, load_model_and_processor
 from scale_sft.segments import ANSWER, THINK, answer_start
 from scale_sft.sft.collator import ScaleSFTCollator
@@ -198,6 +199,21 @@ def test_text_run_from_the_command_line(tmp_path, capsys):
         assert key in overall
     assert set(metrics["groups"]) <= {"2_terms", "3_terms", "4_terms"}
 
+    # GRPO from the text run: string prompts, the boxed answers read by both rewards
+    main(["grpo", "--model", str(out), "--dataset", str(data), "--output_dir", str(tmp_path / "grpo"),
+          "--max_steps", "1", "--num_generations", "2", "--per_device_train_batch_size", "2",
+          "--max_completion_length", "16", "--logging_steps", "1", "--save_strategy", "no", "--report_to", "none",
+          "--disable_tqdm", "true"])  # fmt: skip
+    grpo_run = json.loads((tmp_path / "grpo" / "run.json").read_text())
+    assert grpo_run["data"]["kept"] == 32 and grpo_run["generated_tokens"] > 0
+    grpo_logs = json.loads((tmp_path / "grpo" / "trainer_state.json").read_text())["log_history"]
+    assert "rewards/format_reward/mean" in grpo_logs[0] and "rewards/accuracy_reward/mean" in grpo_logs[0]
+    prompts = prompt_only(load_cot_dataset(str(data), "train"))
+    assert prompts[0]["answer_format"] == "boxed"
+    assert [m["role"] for m in prompts[0]["prompt"]] == ["user"] and isinstance(
+        prompts[0]["prompt"][0]["content"], str
+    )
+
     capsys.readouterr()
     main(["inspect-data", "--dataset", str(data), "--model", str(model), "--out", str(tmp_path / "inspect")])
     stats = json.loads((tmp_path / "inspect" / "token_stats.json").read_text())
@@ -255,3 +271,24 @@ def test_lora_on_a_text_model_loads_back_merged(tiny_text_dir, synthetic_text_di
     assert type(merged).__name__ == "Qwen2ForCausalLM" and type(tokenizer).__name__ == "Qwen2Tokenizer"
     changed = {k for k, v in merged.state_dict().items() if not torch.equal(v, base[k])}
     assert changed and all(k.endswith(("q_proj.weight", "v_proj.weight")) for k in changed)
+
+
+def test_grpo_prompts_for_a_text_model_are_strings_even_from_text_parts():
+    import datasets
+
+    parts = [{"type": "text", "text": "What is "}, {"type": "text", "text": "2 + 3?"}]
+    records = datasets.Dataset.from_list(
+        [
+            {
+                "messages": [
+                    {"role": "user", "content": parts},
+                    {"role": "assistant", "content": [{"type": "text", "text": REPLY}]},
+                ],
+                "answer": "5",
+                "answer_type": "numeric",
+            }
+        ]  # fmt: skip
+    )
+    assert prompt_only(records, text_only=True)[0]["prompt"] == [{"role": "user", "content": QUESTION}]
+    kept = prompt_only(records)[0]["prompt"][0]["content"]  # a vision-language processor takes the parts
+    assert kept == parts

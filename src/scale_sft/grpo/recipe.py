@@ -1,7 +1,8 @@
 """The ``scale-sft grpo`` recipe: GRPO from a ``scale-sft train`` checkpoint (full or LoRA) on the same data.
 
 The dataset is the training format seen prompt-only: each record's conversation without its assistant
-target, its images, and the gold ``answer`` / ``answer_type`` / ``choices`` the rewards read. Records are
+target, its images (none for a text-only model), and the gold ``answer`` / ``answer_type`` / ``choices`` and
+``answer_format`` (``boxed`` for R1-style traces) the rewards read. Records are
 checked as for SFT, plus their gold answer (``gold_problem``), before any generation.
 """
 
@@ -13,7 +14,7 @@ from dataclasses import dataclass, field
 import datasets
 from trl import ModelConfig, get_peft_config
 
-from scale_sft.data.format import probe_texts, prompt_messages
+from scale_sft.data.format import is_text_only, message_text, probe_texts, prompt_messages
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
 from scale_sft.evaluation.answers import validate_gold
@@ -38,25 +39,29 @@ class GRPOArguments(ProcessorArguments):
     dataset_split: str = field(default="train", metadata={"help": "Split to train on."})
 
 
-def prompt_only(dataset: datasets.Dataset) -> datasets.Dataset:
-    """The prompt-only view GRPO samples from; the gold answer columns travel to the rewards."""
+def prompt_only(dataset: datasets.Dataset, text_only: bool = False) -> datasets.Dataset:
+    """The prompt-only view GRPO samples from; the gold answer columns travel to the rewards. For a text-only
+    model (``text_only``) every content is one string, as its chat template takes it (text parts joined)."""
     missing = {"answer", "answer_type"} - set(dataset.column_names)
     if missing:
         raise ValueError(f"GRPO needs the gold answer columns {sorted(missing)} in the dataset.")
     if "choices" not in dataset.column_names:
         dataset = dataset.add_column("choices", [[] for _ in range(len(dataset))])
-    keep = {"messages", "images", "answer", "answer_type", "choices"}
+    keep = {"messages", "images", "answer", "answer_type", "choices", "answer_format"}
     dataset = dataset.remove_columns([c for c in dataset.column_names if c not in keep])
 
+    def content(message: dict) -> str | list[dict]:
+        if text_only or isinstance(message["content"], str):
+            return message_text(message)
+        # Arrow gives every part the other part type's keys too, set to None
+        return [{k: v for k, v in p.items() if v is not None} for p in message["content"]]
+
     def to_prompt(record: dict) -> dict:
-        prompt = [
-            {
-                "role": m["role"],
-                "content": [{k: v for k, v in p.items() if v is not None} for p in m["content"]],
-            }
-            for m in prompt_messages(record["messages"])
-        ]
-        return {"prompt": prompt}
+        return {
+            "prompt": [
+                {"role": m["role"], "content": content(m)} for m in prompt_messages(record["messages"])
+            ]
+        }
 
     return dataset.map(to_prompt, remove_columns=["messages"])
 
@@ -91,7 +96,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
         model,
         reward_funcs=build_rewards(config.rewards, config.tags, config.max_completion_length),
         args=config,
-        train_dataset=prompt_only(dataset),
+        train_dataset=prompt_only(dataset, is_text_only(processor)),
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )

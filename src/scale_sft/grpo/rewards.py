@@ -24,12 +24,14 @@ def completion_text(completion) -> str:
     return "".join(message_text(message) for message in completion)
 
 
-def well_formed(text: str, tags: CotTags = DEFAULT_TAGS) -> bool:
-    """A think block then a non-empty answer block, with nothing but whitespace around and between them.
+def well_formed(text: str, tags: CotTags = DEFAULT_TAGS, answer_format: str = "tags") -> bool:
+    """A think block then a non-empty final answer, with nothing but whitespace around and between them.
 
     The think/answer tags must pass ``answer_start``, the check every training target passes (one think block,
     tags in order, no answer tag inside the reasoning, ...); on top of it the think block is required and the
-    answer block must hold more than whitespace, so ``<answer></answer>`` earns nothing.
+    answer must hold more than whitespace, so ``<answer></answer>`` earns nothing. The answer is an answer
+    block; with ``answer_format="boxed"`` (R1-style traces) it may instead be text after the reasoning that
+    holds a non-empty ``\\boxed{}``, as evaluation reads it.
     """
     text = text.strip()
     try:
@@ -39,26 +41,43 @@ def well_formed(text: str, tags: CotTags = DEFAULT_TAGS) -> bool:
     rest = text[split:].strip()
     if split == 0 or not text.startswith(tags.think_start):
         return False
+    if answer_format == "boxed" and tags.answer_start not in rest:
+        return bool((extract_answer(text, tags, answer_format) or "").strip())
     if not (rest.startswith(tags.answer_start) and rest.endswith(tags.answer_end)):
         return False
     return bool(rest[len(tags.answer_start) : len(rest) - len(tags.answer_end)].strip())
 
 
+def _formats(answer_format: list[str | None] | None, n: int) -> list[str]:
+    """Each record's answer format (the dataset's ``answer_format`` column; ``"tags"`` where absent)."""
+    return [fmt or "tags" for fmt in (answer_format or [None] * n)]
+
+
 def make_format_reward(tags: CotTags = DEFAULT_TAGS) -> Callable[..., list[float]]:
-    def format_reward(completions, **kwargs) -> list[float]:
-        """1 when the completion is ``well_formed``, else 0."""
-        return [float(well_formed(completion_text(c), tags)) for c in completions]
+    def format_reward(completions, answer_format=None, **kwargs) -> list[float]:
+        """1 when the completion is ``well_formed`` under its record's answer format, else 0."""
+        formats = _formats(answer_format, len(completions))
+        return [
+            float(well_formed(completion_text(c), tags, fmt))
+            for c, fmt in zip(completions, formats, strict=True)
+        ]
 
     return format_reward
 
 
 def make_accuracy_reward(tags: CotTags = DEFAULT_TAGS) -> Callable[..., list[float]]:
-    def accuracy_reward(completions, answer, answer_type, choices=None, **kwargs) -> list[float]:
-        """1 when the last answer block matches the gold answer under the evaluation's rules."""
+    def accuracy_reward(
+        completions, answer, answer_type, choices=None, answer_format=None, **kwargs
+    ) -> list[float]:
+        """1 when the final answer (its record's answer format) matches the gold answer under the evaluation's
+        rules."""
         choices = choices or [None] * len(completions)
+        formats = _formats(answer_format, len(completions))
         return [
-            float(is_correct(extract_answer(completion_text(c), tags), gold, kind, options or None))
-            for c, gold, kind, options in zip(completions, answer, answer_type, choices, strict=True)
+            float(is_correct(extract_answer(completion_text(c), tags, fmt), gold, kind, options or None))
+            for c, gold, kind, options, fmt in zip(
+                completions, answer, answer_type, choices, formats, strict=True
+            )
         ]
 
     return accuracy_reward
