@@ -56,8 +56,16 @@ BUDGETS = {
     # SCALe-SFT start, where the demo's GRPO settings (1 prompt x 4 at temperature 1.0, lr 5e-5) lowered
     # accuracy and lr 5e-4 collapsed it; the study's GRPO rows show what this budget does.
     "study": Budget(
-        n_train=3000, n_test=100, sft_steps=500, grpo_steps=40, num_generations=8, grpo_prompts_per_step=4,
-        grpo_learning_rate=1e-4, grpo_temperature=0.7, max_new_tokens=512, checkpoints=4,
+        n_train=3000,
+        n_test=100,
+        sft_steps=500,
+        grpo_steps=40,
+        num_generations=8,
+        grpo_prompts_per_step=4,
+        grpo_learning_rate=1e-4,
+        grpo_temperature=0.7,
+        max_new_tokens=512,
+        checkpoints=4,
     ),  # fmt: skip
     "smoke": Budget(
         n_train=40, n_test=4, sft_steps=4, grpo_steps=2, num_generations=2, max_new_tokens=16, checkpoints=1
@@ -76,6 +84,8 @@ METRICS = (
     "unfinished_rate",
     "loop_rate",
     "think_tokens_mean",
+    "final_loss_think",
+    "final_loss_answer",
     "train_tokens_M",
     "train_cpu_s",
     "train_wall_clock_s",
@@ -88,7 +98,7 @@ COMPARISONS = (  # (pipeline, baseline): what the study asks
     ("vanilla_sft_grpo", "vanilla_sft"),
     ("scale_sft_grpo", "scale_sft"),
 )
-COMPARED = ("accuracy", "reasoning_correct_rate")
+COMPARED = ("accuracy", "reasoning_correct_rate", "malformed_rate")
 
 
 def bootstrap_ci(
@@ -114,6 +124,13 @@ def paired_differences(runs: list[dict], pipeline: str, baseline: str, metric: s
     }
 
 
+def final_losses(run_dir: Path) -> dict:
+    """The SFT run's last logged mean THINK and ANSWER cross-entropy (what each segment learned)."""
+    logs = json.loads((run_dir / "trainer_state.json").read_text())["log_history"]
+    last = [h for h in logs if "loss_think" in h][-1]
+    return {"final_loss_think": last["loss_think"], "final_loss_answer": last["loss_answer"]}
+
+
 def run_seed(out: Path, budget: Budget, seed: int, task: str, with_grpo: bool, resume: bool) -> list[dict]:
     """Every pipeline of one seed (reusing the finished ones with ``resume``); returns their rows."""
     pipelines = (*SFT_PIPELINES, *GRPO_PIPELINES)
@@ -127,7 +144,13 @@ def run_seed(out: Path, budget: Budget, seed: int, task: str, with_grpo: bool, r
             print(f"\n=== seed {seed}: {name} ===", flush=True)
             train_sft(model, data, out / name, method, budget, seed, **overrides)
             evaluate_run(out / name, data, out / name / "eval", budget)
-        rows.append({**run_record(out, name), "curve": pipeline_curve(out, name, data, budget)})
+        rows.append(
+            {
+                **run_record(out, name),
+                **final_losses(out / name),
+                "curve": pipeline_curve(out, name, data, budget),
+            }
+        )
     for name, sft_stage in GRPO_PIPELINES.items() if with_grpo else ():
         if name not in done:
             print(f"\n=== seed {seed}: {name} ===", flush=True)

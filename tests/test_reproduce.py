@@ -106,6 +106,7 @@ def test_the_study_runs_end_to_end_at_smoke_budget_two_seeds_at_once(tmp_path, m
     reproduce.main()
 
     runs = json.loads((out / "results.json").read_text())
+    text = results.read_text()
     expected = [(0, n) for n in (*reproduce.SFT_PIPELINES, *reproduce.GRPO_PIPELINES)]
     expected += [(1, n) for n in reproduce.SFT_PIPELINES]
     assert [(r["seed"], r["name"]) for r in runs] == expected
@@ -113,7 +114,11 @@ def test_the_study_runs_end_to_end_at_smoke_budget_two_seeds_at_once(tmp_path, m
     for run in runs:
         assert [p["step"] for p in run["curve"]] == ([2, 4, 1, 2] if run["grpo"] else [2, 4])
     assert all("tokens_to_target" in r for r in runs if r["seed"] == 0)
-    text = results.read_text()
+    for run in (r for r in runs if not r["grpo"]):  # each SFT run's last logged segment losses
+        logs = json.loads((out / f"seed{run['seed']}" / run["name"] / "trainer_state.json").read_text())
+        last = [h for h in logs["log_history"] if "loss_think" in h][-1]
+        assert (run["final_loss_think"], run["final_loss_answer"]) == (last["loss_think"], last["loss_answer"])
+    assert "final_loss_think" in text
     for section in ("## Paired differences", "## Compute: SCALe-SFT / (SFT + GRPO)", "## Compute to reach"):
         assert section in text
     assert "--jobs 2" in text and (tmp_path / "results" / "accuracy_compute.png").is_file()
