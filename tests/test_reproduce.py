@@ -1,15 +1,13 @@
 """The study's statistics (``benchmarks/reproduce.py``): bootstrap intervals and paired differences."""
 
-import importlib.util
+import sys
 from pathlib import Path
 
 import pytest
 
-_SPEC = importlib.util.spec_from_file_location(
-    "reproduce", Path(__file__).resolve().parents[1] / "benchmarks" / "reproduce.py"
-)
-reproduce = importlib.util.module_from_spec(_SPEC)
-_SPEC.loader.exec_module(reproduce)
+# importable by name, so the study's worker processes (spawned) can unpickle its functions
+sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import reproduce  # noqa: E402
 
 
 def test_bootstrap_ci_of_a_constant_is_that_constant():
@@ -97,7 +95,6 @@ def test_the_study_runs_end_to_end_at_smoke_budget_two_seeds_at_once(tmp_path, m
     """Two seeds in two worker processes: every pipeline's run with its curve in results.json, the report
     with every section, one log per seed; a second call with --resume reuses every run."""
     import json
-    import sys
 
     out, results = tmp_path / "study", tmp_path / "RESULTS.md"
     argv = ["reproduce.py", "--seeds", "0", "1", "--grpo_seeds", "0", "--budget", "smoke", "--jobs", "2"]
