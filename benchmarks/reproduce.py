@@ -323,10 +323,12 @@ def run_seeds(args, budget: Budget) -> list[dict]:
     output_dir = Path(args.output_dir)
     by_seed: dict[int, list[dict]] = {}
 
+    def in_seed_order() -> list[dict]:
+        return [row for s in sorted(by_seed) for row in by_seed[s]]
+
     def finished(seed: int, rows: list[dict]) -> None:
         by_seed[seed] = rows
-        runs = [row for s in sorted(by_seed) for row in by_seed[s]]
-        (output_dir / "results.json").write_text(json.dumps(runs, indent=2))
+        (output_dir / "results.json").write_text(json.dumps(in_seed_order(), indent=2))
 
     if args.jobs == 1:
         for seed in args.seeds:
@@ -355,7 +357,7 @@ def run_seeds(args, budget: Budget) -> list[dict]:
                 seed = futures[future]
                 finished(seed, future.result())
                 print(f"seed {seed} done (log: {output_dir / f'seed{seed}' / 'log.txt'})", flush=True)
-    return [row for s in sorted(by_seed) for row in by_seed[s]]
+    return in_seed_order()
 
 
 def main() -> None:
