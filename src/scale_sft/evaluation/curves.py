@@ -52,11 +52,7 @@ def accuracy_curve(
     one extends.
     """
     before = before or []
-    offset = (
-        {"tokens": before[-1]["tokens"], "cpu_s": before[-1]["cpu_s"]}
-        if before
-        else {"tokens": 0, "cpu_s": 0.0}
-    )
+    offset = before[-1] if before else {"tokens": 0, "cpu_s": 0.0}  # the earlier stage's last point
     run = json.loads((run_dir / "run.json").read_text())
     points = []
     for folder in checkpoints(run_dir):
