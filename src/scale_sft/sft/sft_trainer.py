@@ -13,7 +13,8 @@ Small overrides:
 - ``compute_meter`` counts the training tokens and CPU seconds (``scale_sft.compute``), and every checkpoint
   gets them as ``compute.json`` (``CheckpointCompute``);
 - ``_set_signature_columns_if_needed`` keeps the record columns the collator reads (``messages``, images) for
-  text-only datasets too, which TRL would otherwise drop as unused model inputs;
+  text-only datasets too, which TRL would otherwise drop as unused model inputs, and the ``length`` column that
+  preparation writes, without which ``train_sampling_strategy="group_by_length"`` fails on vision data;
 - ``_load_from_checkpoint`` works around a transformers 5 resume bug for vision-language checkpoints.
 """
 
@@ -151,7 +152,8 @@ class ScaleSFTTrainer(CheckpointCompute, NonFiniteGuard, SFTTrainer):
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
-            self._signature_columns = ["messages", "image", "images"]
+            # the record columns the collator reads, and the token counts `group_by_length` samples by
+            self._signature_columns = ["messages", "image", "images", self.args.length_column_name]
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         """Resume full-model checkpoints through ``from_pretrained``, which maps the saved key names.
