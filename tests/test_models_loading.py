@@ -11,6 +11,8 @@ from transformers import AutoModelForImageTextToText
 from scale_sft.models.loading import load_model_and_processor, model_fingerprint
 from scale_sft.models.tiny import make_tiny_model
 
+pytestmark = pytest.mark.integration  # builds models and trains a LoRA adapter
+
 
 def test_lora_base_is_absolute_and_verified(tmp_path, monkeypatch, synthetic_dir):
     base = make_tiny_model(tmp_path / "models" / "base", arch="qwen2_5_vl", seed=0)

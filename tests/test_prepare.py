@@ -174,6 +174,7 @@ def test_decompression_bomb_is_skipped(tmp_path, qwen_processor, monkeypatch):
         assert report.kept == 1 and report.skipped == {"image too large (decompression bomb)": 1}
 
 
+@pytest.mark.integration
 def test_template_error_is_a_counted_skip(tmp_path):
     from transformers import AutoProcessor
 

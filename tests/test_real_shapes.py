@@ -38,6 +38,8 @@ from scale_sft.models.loading import PROJECTOR_NAMES, VISION_TOWER_NAMES
 from scale_sft.models.tiny import make_tiny_model
 from scale_sft.sft.collator import ScaleSFTCollator
 
+pytestmark = pytest.mark.integration  # builds, trains and generates per family
+
 LLAVA_PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
 # arch: the (width, height) of each record's image and its image tokens at the published settings
 SHAPES = {
