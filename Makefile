@@ -10,7 +10,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test demo lint clean
+.PHONY: install test test-fast demo lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: $(STAMP)
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
+
+# The pure layers only (no model built, trained or run, no processes started); `make test` stays the CI command.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not integration"
 
 demo: $(STAMP)
 	$(BIN)/scale-sft demo --output_dir runs/demo

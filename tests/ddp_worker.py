@@ -1,4 +1,4 @@
-"""Train a few ScaleSFTTrainer steps and save what ``test_ddp.py`` compares across process counts.
+"""Train a few ScaleSFTTrainer steps and save what ``test_sft_trainer_ddp.py`` compares across process counts.
 
 Run directly (one process) or under ``accelerate launch`` with two CPU ranks::
 

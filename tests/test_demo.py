@@ -6,6 +6,8 @@ import pytest
 
 from scale_sft.demo import PIPELINES, REFERENCE, REPORT_METRICS, Budget, run_demo
 
+pytestmark = pytest.mark.integration  # runs the demo's pipelines
+
 
 def test_demo_writes_report_results_and_plots(tmp_path):
     budget = Budget(

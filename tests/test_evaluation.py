@@ -364,7 +364,7 @@ def test_compare_writes_table_and_chart(synthetic_eval, tmp_path, capsys):
 
 
 def test_generation_sees_16_bit_images_scaled_like_training(trained_qwen_dir):
-    """Issue 14, item 10 in evaluation: a 16-bit image reaches the processor as the 8-bit RGB training saw
+    """A 16-bit image reaches the processor at generation as the 8-bit RGB training saw
     (30000 / 65535 of white is grey 117), not clipped to white."""
     import numpy as np
     from PIL import Image

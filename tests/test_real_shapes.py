@@ -28,6 +28,8 @@ from scale_sft.models.published import published_image_config, published_process
 from scale_sft.models.tiny import make_tiny_model
 from scale_sft.sft.collator import ScaleSFTCollator
 
+pytestmark = pytest.mark.integration  # builds, trains and generates per family
+
 # arch: the (width, height) of each record's image and its image tokens at the published settings
 SHAPES = {
     "qwen2_5_vl": [((640, 480), 391), ((480, 640), 391)],

@@ -91,6 +91,7 @@ def test_reach_lines_report_each_seed_and_the_mean_share_where_scale_reached_the
     )
 
 
+@pytest.mark.integration
 def test_the_study_runs_end_to_end_at_smoke_budget_two_seeds_at_once(tmp_path, monkeypatch):
     """Two seeds in two worker processes: every pipeline's run with its curve in results.json, the report
     with every section, one log per seed; a second call with --resume reuses every run."""

@@ -17,6 +17,8 @@ from scale_sft.data.format import assistant_message, cot_completion
 from scale_sft.data.synthetic import FEATURES, make_records
 from scale_sft.sft.collator import ScaleSFTCollator
 
+pytestmark = pytest.mark.integration  # trains
+
 
 @dataclass
 class Kind:

@@ -27,6 +27,8 @@ from scale_sft.models.tiny import make_tiny_model
 from scale_sft.schedules import answer_weight
 from scale_sft.tags import DEFAULT_TAGS
 
+pytestmark = pytest.mark.integration  # builds and trains a model per family
+
 W_START, W_END = 0.3, 0.9  # not the defaults, so a trainer that ignored them would fail
 ARCHS = ("qwen2_5_vl", "gemma3", "llava_next", "qwen2_text")
 THINKS = ["Short.", None, "A longer chain of thought.\nIt has two lines and more words.", "Mid length."]

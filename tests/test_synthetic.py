@@ -180,6 +180,7 @@ def test_imbalanced_task_keeps_scenes_questions_and_answers(records, imbalanced)
     assert checks_seen == set(range(MAX_CHECKS + 1))
 
 
+@pytest.mark.integration
 def test_imbalanced_task_has_the_papers_imbalance(imbalanced, tmp_path) -> None:
     """With a tokenizer trained on its corpus: THINK at least 30x ANSWER on average, lengths varying 5x+."""
     from transformers import AutoProcessor

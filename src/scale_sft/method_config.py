@@ -32,7 +32,8 @@ class CotMethodConfig:
         malformed (`str`, defaults to `"skip"`):
             What to do with a record that cannot be trained on (tags that cannot be split, a missing or
             unreadable image, a sample longer than `max_length`, ...): `"skip"` it and count it by reason in
-            the log, or `"error"`, naming the record.
+            the log, or `"error"`: every record is still checked, then the first bad one is named in an error
+            before anything trains (`scale_sft.data.skips` lists the reasons).
         nonfinite (`str`, defaults to `"error"`):
             An optimizer step whose loss or gradients are not finite (NaN/inf): `"error"` stops training before
             the update, so no non-finite model is saved; `"skip"` drops that step's update and counts it
@@ -52,7 +53,8 @@ class CotMethodConfig:
     malformed: str = field(
         default="skip",
         metadata={
-            "help": "Records that cannot be trained on: 'skip' (counted by reason) or 'error'.",
+            "help": "Records that cannot be trained on: 'skip' (counted by reason) or 'error' (every record is "
+            "checked, then the first bad one is named).",
             "choices": list(MALFORMED_MODES),
         },
     )

@@ -26,7 +26,8 @@ class NonFiniteGuard:
     ``"error"``: raise ``NonFiniteError`` before the update, so the weights and every checkpoint stay finite.
     ``"skip"``: drop the step's gradients (the optimizer leaves every weight as it was) and count the step in
     ``nonfinite_steps``. fp16 runs are left to the loss scaler, which skips such steps itself. Saving a model
-    whose weights are not finite is refused in both modes.
+    whose weights are not finite is refused in both modes. The hooks it overrides and what it reads from the
+    trainer are listed in ``scale_sft.trainer_hooks``.
     """
 
     nonfinite_steps: int = 0

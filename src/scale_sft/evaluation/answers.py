@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from scale_sft.data.format import LETTERS
+from scale_sft.data.skips import SkipReason
 from scale_sft.segments import generation_split
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
@@ -332,9 +333,9 @@ class GoldError(ValueError):
     """A gold answer that cannot be scored: ``reason`` is its category (what skips are counted under), the
     message says what was found."""
 
-    def __init__(self, reason: str, detail: str):
-        super().__init__(f"{reason}: {detail}")
-        self.reason = reason
+    def __init__(self, reason: SkipReason, detail: str):
+        super().__init__(reason.detailed(detail))
+        self.reason = reason.value
 
 
 def read_gold(record: Mapping) -> Gold:
@@ -347,19 +348,23 @@ def read_gold(record: Mapping) -> Gold:
     """
     answer, answer_type, choices = record.get("answer"), record.get("answer_type"), record.get("choices")
     if answer_type not in ANSWER_TYPES:
-        raise GoldError("unknown answer_type", f"answer_type {answer_type!r} is not one of {ANSWER_TYPES}")
+        raise GoldError(
+            SkipReason.UNKNOWN_ANSWER_TYPE, f"answer_type {answer_type!r} is not one of {ANSWER_TYPES}"
+        )
     if not isinstance(answer, str) or not answer.strip():
-        raise GoldError("no gold answer", f"answer {answer!r} is not a non-empty string")
+        raise GoldError(SkipReason.NO_GOLD_ANSWER, f"answer {answer!r} is not a non-empty string")
     if choices is not None and (isinstance(choices, str) or not all(isinstance(c, str) for c in choices)):
-        raise GoldError("invalid choices", f"choices {choices!r} are not a list of strings")
+        raise GoldError(SkipReason.INVALID_CHOICES, f"choices {choices!r} are not a list of strings")
     if choices is not None and len(choices) > len(LETTERS):
         raise GoldError(
-            "invalid choices", f"{len(choices)} choices, more than the {len(LETTERS)} option letters"
+            SkipReason.INVALID_CHOICES, f"{len(choices)} choices, more than the {len(LETTERS)} option letters"
         )
     choices = tuple(choices) if choices else None
     target = normalize_answer(answer, answer_type, choices)
     if target is None:
-        raise GoldError("gold answer unreadable", f"gold answer {answer!r} cannot be read as {answer_type}")
+        raise GoldError(
+            SkipReason.GOLD_ANSWER_UNREADABLE, f"gold answer {answer!r} cannot be read as {answer_type}"
+        )
     return Gold(answer, answer_type, choices, target)
 
 

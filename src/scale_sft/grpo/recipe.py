@@ -3,7 +3,8 @@
 The dataset is the training format seen prompt-only: each record's conversation without its assistant
 target, its images (none for a text-only model), and the gold ``answer`` / ``answer_type`` / ``choices`` and
 ``answer_format`` (``boxed`` for R1-style traces) the rewards read. Records are
-checked as for SFT, plus their gold answer (``gold_problem``), before any generation.
+checked as for SFT, plus their gold answer (``scale_sft.evaluation.answers.validate_gold``), before any
+generation.
 """
 
 from __future__ import annotations

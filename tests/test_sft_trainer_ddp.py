@@ -20,6 +20,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+pytestmark = pytest.mark.integration  # starts training processes
+
 WORKER = Path(__file__).with_name("ddp_worker.py")
 MAX_STEPS = 3  # the adaptive weight first moves at step 3 (after L_0 and one more step)
 TIMEOUT_S = 300

@@ -169,6 +169,7 @@ def test_synthetic_text_task():
     assert {r["question_type"] for r in records} == {"2_terms", "3_terms", "4_terms"}
 
 
+@pytest.mark.integration
 def test_text_run_from_the_command_line(tmp_path, capsys):
     """make-tiny-model -> make-data -> train -> eval (and inspect-data) for a text-only model."""
     model, data, out, scores = (tmp_path / name for name in ("model", "data", "run", "eval"))

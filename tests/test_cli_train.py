@@ -8,6 +8,8 @@ from safetensors.torch import load_file
 
 from scale_sft.cli import main
 
+pytestmark = pytest.mark.integration  # make-tiny-model, make-data and train from the command line
+
 
 @pytest.fixture(scope="module")
 def cli_assets(tmp_path_factory):
