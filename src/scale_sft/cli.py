@@ -74,11 +74,22 @@ def _make_data(argv: list[str]) -> None:
         help="default: image grids for VLMs; imbalanced: the same with 0-10 verification steps per record (long, "
         "variable-length reasoning, short answers); text: R1-style arithmetic traces with \\boxed{} answers.",
     )
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="Share of training traces (exactly round(noise * n)) with a wrong statement or a digression, the "
+        "gold answer kept, marked in the record's trace_noise (image tasks only; the test split stays clean).",
+    )
     args = parser.parse_args(argv)
     if args.task == "text":
+        if args.noise:
+            parser.error("--noise applies to the image tasks (default, imbalanced), not to --task text.")
         data = save_text_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed)
     else:
-        data = save_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task)
+        data = save_dataset(
+            args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task, noise=args.noise
+        )
     print(f"Saved {data} to {args.out}")
 
 
