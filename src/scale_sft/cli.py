@@ -112,6 +112,7 @@ def _demo(argv: list[str]) -> None:
 def _eval(argv: list[str]) -> None:
     from scale_sft.evaluation.answers import ANSWER_FORMATS
     from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS
+    from scale_sft.evaluation.image_control import IMAGE_CONTROLS
     from scale_sft.evaluation.runner import evaluate
     from scale_sft.method_config import MALFORMED_MODES
 
@@ -151,6 +152,12 @@ def _eval(argv: list[str]) -> None:
         choices=ANSWER_FORMATS,
         help="Where the final answer stands: the answer tags, or (boxed, R1 style) the answer tags if any, else "
         "the last \\boxed{} after the reasoning (default: each record's answer_format field, else tags).",
+    )
+    parser.add_argument(
+        "--image_control",
+        default="none",
+        choices=IMAGE_CONTROLS,
+        help="Score without looking: blank (a grey image of the same size) or shuffle (another item's image).",
     )
     parser.add_argument("--output_dir", default=None, help="Where predictions.jsonl and metrics.json go.")
     parser.add_argument("--trust_remote_code", action="store_true")
