@@ -88,8 +88,8 @@ def step_token_weights(
 def loss_normalizer(
     segment_ids: torch.Tensor, method: str, segment_normalization: str = "sample"
 ) -> torch.Tensor:
-    """What the weighted sum is divided by: supervised samples (SCALe per sample), supervised tokens (vanilla),
-    or the pair (THINK tokens, ANSWER tokens) (SCALe per step).
+    """What the weighted sum is divided by: supervised samples (SCALe per sample) or supervised tokens
+    (vanilla); for SCALe per step, the pair (THINK tokens, ANSWER tokens) each segment's sum is divided by.
 
     Summed over every micro-batch and rank of an optimizer step, it makes the loss that step's mean.
     """

@@ -19,8 +19,8 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
 
     Parameters:
         loss_method (`str`, defaults to `"scale"`):
-            `"scale"`: per-sample length-normalised THINK and ANSWER losses mixed by the scheduled answer weight
-            `w`, averaged over the samples of each optimizer step. `"vanilla"`: the token-mean cross-entropy over
+            `"scale"`: length-normalised THINK and ANSWER losses mixed by the scheduled answer weight `w`, per
+            sample and averaged over the samples of each optimizer step (or per step, `segment_normalization`). `"vanilla"`: the token-mean cross-entropy over
             THINK and ANSWER tokens together (the SFT baseline), through the same data, masks and pipeline.
         segment_normalization (`str`, defaults to `"sample"`):
             What SCALe's "length-independent" segment means are taken over. `"sample"`: each sample's THINK and
