@@ -74,11 +74,22 @@ def _make_data(argv: list[str]) -> None:
         help="default: image grids for VLMs; imbalanced: the same with 0-10 verification steps per record (long, "
         "variable-length reasoning, short answers); text: R1-style arithmetic traces with \\boxed{} answers.",
     )
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.0,
+        help="Share of training traces (exactly round(noise * n)) with a wrong statement or a digression, the "
+        "gold answer kept, marked in the record's trace_noise (image tasks only; the test split stays clean).",
+    )
     args = parser.parse_args(argv)
     if args.task == "text":
+        if args.noise:
+            parser.error("--noise applies to the image tasks (default, imbalanced), not to --task text.")
         data = save_text_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed)
     else:
-        data = save_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task)
+        data = save_dataset(
+            args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task, noise=args.noise
+        )
     print(f"Saved {data} to {args.out}")
 
 
@@ -101,6 +112,7 @@ def _demo(argv: list[str]) -> None:
 def _eval(argv: list[str]) -> None:
     from scale_sft.evaluation.answers import ANSWER_FORMATS
     from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS
+    from scale_sft.evaluation.image_control import IMAGE_CONTROLS
     from scale_sft.evaluation.runner import evaluate
     from scale_sft.method_config import MALFORMED_MODES
 
@@ -140,6 +152,12 @@ def _eval(argv: list[str]) -> None:
         choices=ANSWER_FORMATS,
         help="Where the final answer stands: the answer tags, or (boxed, R1 style) the answer tags if any, else "
         "the last \\boxed{} after the reasoning (default: each record's answer_format field, else tags).",
+    )
+    parser.add_argument(
+        "--image_control",
+        default="none",
+        choices=IMAGE_CONTROLS,
+        help="Score without looking: blank (a grey image of the same size) or shuffle (another item's image).",
     )
     parser.add_argument("--output_dir", default=None, help="Where predictions.jsonl and metrics.json go.")
     parser.add_argument("--trust_remote_code", action="store_true")

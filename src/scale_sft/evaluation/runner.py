@@ -18,6 +18,7 @@ from pathlib import Path
 from scale_sft.evaluation.answers import ANSWER_FORMATS, Gold, parse_generation, read_gold
 from scale_sft.evaluation.benchmarks import Benchmark, get_benchmark, load_records
 from scale_sft.evaluation.generate import check_generation_args, generate_batches
+from scale_sft.evaluation.image_control import apply_image_control, check_image_control
 from scale_sft.evaluation.scoring import Generation, aggregate, score_item
 from scale_sft.models.loading import load_model_and_processor
 from scale_sft.tables import format_table
@@ -98,8 +99,10 @@ def check_eval_args(
     temperature: float,
     num_samples: int,
     answer_format: str | None = None,
+    image_control: str = "none",
 ):
     """Raise ``ValueError`` for settings ``evaluate`` cannot run with, before anything is loaded."""
+    check_image_control(image_control)
     if answer_format is not None and answer_format not in ANSWER_FORMATS:
         raise ValueError(f"answer_format must be one of {ANSWER_FORMATS} (or None), got {answer_format!r}.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -140,6 +143,7 @@ def evaluate(
     tags: CotTags = DEFAULT_TAGS,
     processor_options: dict | None = None,
     answer_format: str | None = None,
+    image_control: str = "none",
 ) -> dict:
     """Evaluate ``model`` on ``benchmark``; return the metrics and write them to ``output_dir``.
 
@@ -150,15 +154,21 @@ def evaluate(
     The processor is the one saved with ``model`` (a ``train`` output keeps its training resolution);
     ``processor_options`` (``max_pixels``, ...) override it.
 
+    ``image_control`` scores the model without looking (``evaluation.image_control``): ``"blank"`` shows a
+    grey image of the same size, ``"shuffle"`` another item's images (a fixed permutation without fixed
+    points); ``"none"`` shows the record's own. It is recorded under ``run`` in the metrics, so a study puts
+    the accuracy with and without the image side by side.
+
     ``predictions.jsonl`` is written row by row as batches finish (in generation order; ``index`` is the
     record's position), so a failure late in a run keeps every prediction made before it; ``metrics.json``
     follows at the end, with the run settings under ``run`` and what was loaded and skipped under ``data``.
     Records whose gold answer cannot be read are skipped and counted (``malformed="error"``: an error naming
     the record), before the model is loaded.
     """
-    check_eval_args(limit, batch_size, max_new_tokens, temperature, num_samples, answer_format)
+    check_eval_args(limit, batch_size, max_new_tokens, temperature, num_samples, answer_format, image_control)
     bench = get_benchmark(benchmark, split, data, hub_name)
     records, golds, data_report = load_records(bench, limit, malformed)
+    records = apply_image_control(records, image_control)
     loaded_model, processor = load_model_and_processor(
         model, trust_remote_code=trust_remote_code, processor_options=processor_options
     )
@@ -182,6 +192,7 @@ def evaluate(
         "batch_size": batch_size,
         "processor_options": processor_options or {},
         "answer_format": answer_format,
+        "image_control": image_control,
         "generation_wall_clock_s": time.perf_counter() - started,
     }
     metrics["data"] = data_report

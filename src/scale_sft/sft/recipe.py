@@ -80,6 +80,7 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
 
     return finish_run(
         trainer, result, started, name, script_args, model_args, config,
-        command="train", loss_method=config.loss_method, data=report.to_dict(),
+        command="train", loss_method=config.loss_method, segment_normalization=config.segment_normalization,
+        data=report.to_dict(),
         eval_data=eval_report.to_dict() if eval_report else None,
     )  # fmt: skip

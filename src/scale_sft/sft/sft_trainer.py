@@ -2,8 +2,9 @@
 
 Small overrides:
 
-- ``_get_num_items_in_batch`` counts the loss normalizer (samples for SCALe, tokens for vanilla) over every
-  micro-batch of the optimizer step and every rank, so the step's gradient is the same however it is split;
+- ``_get_num_items_in_batch`` counts the loss normalizer (samples for SCALe, THINK and ANSWER tokens for SCALe
+  with ``segment_normalization="step"``, tokens for vanilla) over every micro-batch of the optimizer step and
+  every rank, so the step's gradient is the same however it is split;
 - ``compute_loss`` takes per-token log-probabilities from TRL's fused LM head (no vocabulary logits) and
   applies ``scale_loss`` with the scheduled answer weight at ``global_step / max_steps`` (or the adaptive
   weight, ``sft/adaptive.py``, which it feeds the step's THINK loss summed over micro-batches and ranks);
@@ -104,13 +105,16 @@ class ScaleSFTTrainer(CheckpointCompute, NonFiniteGuard, SFTTrainer):
         """The step's loss normalizer, counted over all its micro-batches and all ranks."""
         if not batch_samples:
             return None
+        args = self.args
         count = sum(
-            loss_normalizer(next_token_segments(b["segment_ids"]), self.args.loss_method)
+            loss_normalizer(
+                next_token_segments(b["segment_ids"]), args.loss_method, args.segment_normalization
+            )
             for b in batch_samples
         )
         count = torch.as_tensor(count, device=device)
-        if self.args.world_size > 1:
-            count = self.accelerator.gather(count).sum()
+        if args.world_size > 1:
+            count = self.accelerator.reduce(count, reduction="sum")
         return count
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -124,7 +128,10 @@ class ScaleSFTTrainer(CheckpointCompute, NonFiniteGuard, SFTTrainer):
         # ranks' gradients, which the `num_processes` factor undoes. In evaluation each batch is its own mean.
         step_normalizer = num_items_in_batch if mode == "train" else None
         weight = self.answer_weight
-        result = scale_loss(-outputs.log_probs, segment_ids, self.args.loss_method, weight, step_normalizer)
+        result = scale_loss(
+            -outputs.log_probs, segment_ids, self.args.loss_method, weight, step_normalizer,
+            self.args.segment_normalization,
+        )  # fmt: skip
         loss = result.loss
         if step_normalizer is not None:
             loss = loss * self.accelerator.num_processes
