@@ -9,11 +9,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoModelForImageTextToText
 
+from scale_sft.answers import validate_gold
 from scale_sft.cli import main
 from scale_sft.data.loading import DataError
 from scale_sft.data.prepare import prepare_dataset
 from scale_sft.data.synthetic import FEATURES, make_records
-from scale_sft.evaluation.answers import validate_gold
 from scale_sft.models.loading import load_model_and_processor, model_fingerprint
 from scale_sft.models.tiny import make_tiny_model
 from scale_sft.nonfinite import NonFiniteError

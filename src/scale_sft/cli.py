@@ -99,7 +99,7 @@ def _demo(argv: list[str]) -> None:
 
 
 def _eval(argv: list[str]) -> None:
-    from scale_sft.evaluation.answers import ANSWER_FORMATS
+    from scale_sft.answers import ANSWER_FORMATS
     from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS
     from scale_sft.evaluation.runner import evaluate
     from scale_sft.method_config import MALFORMED_MODES

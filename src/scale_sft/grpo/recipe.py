@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 import datasets
 from trl import ModelConfig, get_peft_config
 
+from scale_sft.answers import validate_gold
 from scale_sft.data.format import is_text_only, message_text, probe_texts, prompt_messages
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
-from scale_sft.evaluation.answers import validate_gold
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
 from scale_sft.grpo.rewards import build_rewards
