@@ -179,6 +179,9 @@ def test_parse_generation_blocks():
     assert extract_answer("<answer></answer>") == ""
     assert extract_answer("no tags") is None
     assert extract_answer("<final>7</final>", CUSTOM) == "7"
+    # The answer is read after the first </think> only.
+    assert extract_answer("<think>x <answer>B</answer></think><answer>C</answer>") == "C"
+    assert extract_answer("<think>So <answer>B</answer>, surely.</think>\nDone.") is None
 
 
 @pytest.mark.parametrize(
@@ -255,7 +258,9 @@ def test_normalize_choice_nested_choice_texts():
         ("twenty-one thousand", 21000.0),
         ("10kg", 10.0),
         ("the 3rd", 3.0),
+        ("50%", 50.0),
         ("3k", None),  # a magnitude, not a unit: unreadable rather than 3
+        ("3x", None),
         ("3bn", None),
         ("3.5.1", None),
         ("1,2", None),
