@@ -255,6 +255,7 @@ def test_normalize_choice_nested_choice_texts():
         ("three hundred", 300.0),
         ("3 million", 3e6),
         ("2.5 billion", 2.5e9),
+        ("1.1 million", 1_100_000.0),  # exact, not 1.1 * 1e6
         ("twenty-one thousand", 21000.0),
         ("10kg", 10.0),
         ("the 3rd", 3.0),
@@ -265,6 +266,7 @@ def test_normalize_choice_nested_choice_texts():
         ("3.5.1", None),
         ("1,2", None),
         ("1e400", None),  # overflows
+        ("1e-400", None),  # underflows: not 0
         ("a hundred", None),
         ("three hundred and five", None),  # 300 and 5: not read as either
         ("3-4", None),

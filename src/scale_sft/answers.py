@@ -31,6 +31,7 @@ import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from functools import lru_cache
 
 from scale_sft.data.format import LETTERS
@@ -172,7 +173,7 @@ _TENS = ["twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ni
 _NUMBER_WORDS = {word: value for value, word in enumerate(_UNITS)} | {
     word: 20 + 10 * k for k, word in enumerate(_TENS)
 }
-_SCALES = {"hundred": 1e2, "thousand": 1e3, "million": 1e6, "billion": 1e9, "trillion": 1e12}
+_SCALES = {"hundred": 2, "thousand": 3, "million": 6, "billion": 9, "trillion": 12}  # powers of ten
 # Letters glued to a number that are a magnitude, not a unit: "3k" is not 3.
 _MAGNITUDE_SUFFIXES = {"bn", "mn", "mln", "mil", "bil", "tn"}
 _DIGITS = r"[-+−]?(?:(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?|\.\d+)(?:[eE][-+−]?\d+)?"
@@ -201,26 +202,29 @@ def numbers_in(text: str) -> list[tuple[int, float | None]]:
 
     Digits with an optional sign, thousands commas, decimals and exponent (``-2``, ``1,000``, ``3.50``,
     ``3e5``), English words ``zero`` to ``ninety-nine`` (``three``, ``twenty one``), each optionally followed by
-    a scale word (``three hundred`` = 300, ``2.5 million``). Unreadable: see ``_glued_ok``, and a value that
-    overflows.
+    a scale word (``three hundred`` = 300, ``2.5 million``), read exactly and then rounded to a float.
+    Unreadable: see ``_glued_ok``, and a value beyond a float's range (``1e400``, ``1e-400``).
     """
     found: list[tuple[int, float | None]] = []
     for match in _NUMBER_RE.finditer(text):
-        value: float | None
+        value: Decimal | None  # exact until the end: 1.1 million is 1100000, not 1100000.0000000002
         if match.group("digits"):
             digits = match.group("digits").replace(",", "").replace("−", "-")
-            value = float(digits) if _glued_ok(match.group("glued")) else None
+            value = Decimal(digits) if _glued_ok(match.group("glued")) else None
         elif match.group("tens"):
             unit = match.group("unit")
-            value = float(
+            value = Decimal(
                 _NUMBER_WORDS[match.group("tens").lower()] + (_NUMBER_WORDS[unit.lower()] if unit else 0)
             )
         else:
-            value = float(_NUMBER_WORDS[match.group("word").lower()])
+            value = Decimal(_NUMBER_WORDS[match.group("word").lower()])
         scale = _SCALE_RE.match(text, match.end())
         if scale and value is not None:
-            value *= _SCALES[scale.group(1).lower()]
-        found.append((match.start(), value if value is None or math.isfinite(value) else None))
+            value = value.scaleb(_SCALES[scale.group(1).lower()])
+        number = None if value is None else float(value)
+        if number is not None and (not math.isfinite(number) or (number == 0) != (value == 0)):
+            number = None  # overflows or underflows a float: not another number
+        found.append((match.start(), number))
     return found
 
 
