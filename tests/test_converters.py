@@ -25,6 +25,7 @@ from scale_sft.data.converters.answers import (
     source_answer,
 )
 from scale_sft.data.converters.iconqa import convert_iconqa
+from scale_sft.data.converters.rl_sources import convert_r1v
 from scale_sft.data.converters.scienceqa import convert_scienceqa
 from scale_sft.data.converters.vision_r1 import convert_vision_r1, strip_answer_instruction
 from scale_sft.data.format import instruction
@@ -32,6 +33,7 @@ from scale_sft.data.loading import load_cot_dataset, read_records
 from scale_sft.data.prepare import prepare_dataset
 from scale_sft.data.synthetic import TASKS, make_records
 from scale_sft.data.synthetic_text import make_text_records
+from scale_sft.segments import NEAR_MISS_TAG
 
 INSTRUCTION = instruction()
 
@@ -347,6 +349,15 @@ def test_nothing_converted_is_an_error(tmp_path):
     path.write_text(json.dumps({"conversations": [{"from": "human", "value": "hi"}]}))
     with pytest.raises(ValueError, match="No record converted.*turns do not alternate user/assistant"):
         convert("vision_r1", str(path))
+
+
+def test_rl_gold_answers_follow_the_tag_rules(tmp_path):
+    png(tmp_path / "a.png", "red")
+    solutions = ["<answer> 3 </answer>", "<Answer> 3 </Answer>", "\\boxed{4}", "The answer is 5.", 6]
+    records = [{"image": "a.png", "problem": "How many?", "solution": s} for s in solutions]
+    converted, report = convert_r1v(records, images=ImageFiles.of(tmp_path, None))
+    assert [(r["answer"], r["answer_type"]) for r in converted] == [(str(n), "numeric") for n in (3, 4, 5, 6)]
+    assert report.skipped == {NEAR_MISS_TAG: 1}
 
 
 # ------------------------------------------------------------------------ round trip: converters -> evaluation
