@@ -339,6 +339,8 @@ def test_json_number_golds_are_scored():
     assert read_gold({"answer": 2.5, "answer_type": NUMERIC}).target == "2.5"
     assert validate_gold({"answer": 3, "answer_type": NUMERIC}) is None
     assert is_correct("three", 3, NUMERIC) and not is_correct("4", 3, NUMERIC)
+    with pytest.raises(GoldError, match="1 is a number, not an option letter"):
+        read_gold({"answer": 1, "answer_type": MULTIPLE_CHOICE, "choices": ["0", "1"]})  # an index?
 
 
 def test_read_gold_canonical_target():

@@ -1,27 +1,19 @@
-"""The rulebook for reading answers: one implementation of every rule that reads an answer out of text.
+"""The rulebook for reading answers: every rule that reads an answer out of text, once.
 
-Converters (a source's gold answer), evaluation (a model's answer and the gold it is scored against) and the
-GRPO rewards all read answers through this module, so a gold answer a converter writes is read by evaluation
-exactly as the converter read it. The think/answer *tag structure* is ``scale_sft.segments``' (one rule for
-training targets, one for generations); this module reads what stands inside it. The rules, documented with
-examples in ``docs/ANSWERS.md``:
+Converters (a source's gold answer), evaluation (a model's answer, the gold it is scored against) and the GRPO
+rewards all call it, so a gold a converter writes reads the same under evaluation. The tag *structure* is
+``scale_sft.segments``'; this module reads what stands inside it (examples in ``docs/ANSWERS.md``):
 
-* **Where the answer stands** (``parse_generation``): only after the reasoning, i.e. after the first
-  ``</think>`` (``segments.generation_split``); the whole text when there are no think tags; nowhere while
-  ``<think>`` is still open. There, the last complete answer block, or in the ``"boxed"`` format, without an
-  answer block, the last complete ``\\boxed{...}``. An answer block inside or before the think block is
-  never read.
-* **Boxed** (``boxed_contents``): each ``\\boxed{`` with its content up to the matching brace (nested braces
-  kept), None for one never closed.
-* **Answer statements** (``ANSWER_STATEMENT_RE``): ``answer is X``, ``answer: X``, ``answer would be X``;
-  ``answer_body`` strips one leading statement (``So the final answer is``) and markup.
-* **Numbers** (``numbers_in``, ``normalize_number``): read exactly or not at all.
-* **Option letters** (``normalize_choice``): read only where a letter is expected; a hedge is unreadable.
-* **What counts as correct** (``normalize_answer``, ``read_gold``, ``is_correct``), per answer type (a record's
-  ``answer_type``): ``multiple_choice``: the option letters must be equal (the gold ``A`` is the first of
-  ``choices``); ``numeric``: equal as numbers (``3.0`` == ``3``, ``3e2`` == ``300``; no tolerance, no
-  arithmetic); ``free_text``: ``normalize_text`` of both answer bodies equal; ``anls``: the same exact match
-  (the graded DocVQA similarity is the separate score ``evaluation.scoring.anls``).
+* **Where the answer stands** (``parse_generation``): after the first ``</think>`` only (the whole text
+  without think tags; nowhere while ``<think>`` is open): the last complete answer block there, or in the
+  ``"boxed"`` format, without one, the last complete ``\\boxed{...}`` there.
+* **Answer statements** (``ANSWER_STATEMENT_RE``): ``answer is X``, ``answer: X``, ``answer would be X``.
+* **Numbers** (``numbers_in``): read exactly or not at all. **Option letters** (``normalize_choice``): read
+  only where a letter is expected; a hedge is unreadable.
+* **What counts as correct** (``normalize_answer``, ``read_gold``, ``is_correct``) per ``answer_type``:
+  ``multiple_choice``: equal option letters; ``numeric``: equal numbers (``3.0`` == ``3``, ``3e2`` == ``300``;
+  no tolerance); ``free_text`` and ``anls``: equal ``normalize_text`` of the answer bodies (the graded DocVQA
+  similarity is the separate score ``evaluation.scoring.anls``).
 """
 
 from __future__ import annotations
@@ -390,16 +382,22 @@ class GoldError(ValueError):
 def read_gold(record: Mapping) -> Gold:
     """The gold answer of a record (``answer``, ``answer_type``, optional ``choices``), checked.
 
-    A JSON number (``3``, ``2.5``; not a boolean) is read as its text, so a numeric gold written as a number
-    is scored. Raises ``GoldError`` (a ``ValueError``) when ``answer_type`` is not one of ``ANSWER_TYPES``,
-    ``answer`` is neither a non-empty string nor a finite number, ``choices`` is not a list of strings (at most ``len(LETTERS)``), or the answer cannot
-    be read as its type (``normalize_answer`` gives None: no letter among the choices, no single number, ...).
+    A JSON number (``3``, ``2.5``; not a boolean) is read as its text, so a numeric gold written as a number is
+    scored; a multiple-choice gold must be a letter (a number there may be an index: ``gold answer
+    unreadable``). Raises ``GoldError`` (a ``ValueError``) when ``answer_type`` is not one of
+    ``ANSWER_TYPES``, ``answer`` is neither a non-empty string nor a finite number, ``choices`` is not a list of
+    strings (at most ``len(LETTERS)``), or the answer cannot be read as its type (``normalize_answer`` gives
+    None: no letter among the choices, no single number, ...).
     Empty ``choices`` mean none (a multiple-choice gold is then any letter).
     """
     answer, answer_type, choices = record.get("answer"), record.get("answer_type"), record.get("choices")
     if answer_type not in ANSWER_TYPES:
         raise GoldError("unknown answer_type", f"answer_type {answer_type!r} is not one of {ANSWER_TYPES}")
     if isinstance(answer, int | float) and not isinstance(answer, bool) and math.isfinite(answer):
+        if answer_type == MULTIPLE_CHOICE:
+            raise GoldError(
+                "gold answer unreadable", f"gold answer {answer!r} is a number, not an option letter"
+            )
         answer = str(answer)
     if not isinstance(answer, str) or not answer.strip():
         raise GoldError("no gold answer", f"answer {answer!r} is neither a non-empty string nor a number")
