@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from scale_sft.evaluation.answers import parse_generation, read_gold
+from scale_sft.answers import parse_generation, read_gold
 from scale_sft.evaluation.scoring import Generation, score_item
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 

@@ -9,12 +9,12 @@ import re
 import datasets
 import pytest
 
+from scale_sft.answers import read_gold
 from scale_sft.cli import main
 from scale_sft.data.converters import convert
 from scale_sft.data.format import assistant_message, cot_completion, user_message
 from scale_sft.data.synthetic import COLORS, QUESTION_TYPES, make_records
 from scale_sft.evaluation import runner
-from scale_sft.evaluation.answers import read_gold
 from scale_sft.evaluation.benchmarks import (
     get_benchmark,
     lmms_eval_letter_match,

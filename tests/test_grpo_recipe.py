@@ -10,11 +10,11 @@ import torch
 import trl.trainer.grpo_trainer
 from helpers import QUIET
 
+from scale_sft.answers import validate_gold
 from scale_sft.cli import main
 from scale_sft.data.loading import DataError
 from scale_sft.data.prepare import prepare_dataset
 from scale_sft.data.synthetic import FEATURES, make_records
-from scale_sft.evaluation.answers import validate_gold
 
 
 @pytest.mark.parametrize(

@@ -110,7 +110,7 @@ def _demo(argv: list[str]) -> None:
 
 
 def _eval(argv: list[str]) -> None:
-    from scale_sft.evaluation.answers import ANSWER_FORMATS
+    from scale_sft.answers import ANSWER_FORMATS
     from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS
     from scale_sft.evaluation.image_control import IMAGE_CONTROLS
     from scale_sft.evaluation.runner import evaluate

@@ -25,11 +25,11 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from scale_sft.answers import Gold, GoldError, read_gold
 from scale_sft.data.converters import convert
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.synthetic import make_records, scene_facts
 from scale_sft.data.synthetic_text import make_text_records
-from scale_sft.evaluation.answers import Gold, GoldError, read_gold
 from scale_sft.method_config import MALFORMED_MODES
 
 

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
 from pathlib import Path
 
-from scale_sft.evaluation.answers import ANSWER_FORMATS, Gold, parse_generation, read_gold
+from scale_sft.answers import ANSWER_FORMATS, Gold, parse_generation, read_gold
 from scale_sft.evaluation.benchmarks import Benchmark, get_benchmark, load_records
 from scale_sft.evaluation.generate import check_generation_args, generate_batches
 from scale_sft.evaluation.image_control import apply_image_control, check_image_control

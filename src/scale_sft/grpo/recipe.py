@@ -3,7 +3,7 @@
 The dataset is the training format seen prompt-only: each record's conversation without its assistant
 target, its images (none for a text-only model), and the gold ``answer`` / ``answer_type`` / ``choices`` and
 ``answer_format`` (``boxed`` for R1-style traces) the rewards read. Records are
-checked as for SFT, plus their gold answer (``scale_sft.evaluation.answers.validate_gold``), before any
+checked as for SFT, plus their gold answer (``scale_sft.answers.validate_gold``), before any
 generation.
 """
 
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 import datasets
 from trl import ModelConfig, get_peft_config
 
+from scale_sft.answers import validate_gold
 from scale_sft.data.format import is_text_only, message_text, probe_texts, prompt_messages
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
-from scale_sft.evaluation.answers import validate_gold
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
 from scale_sft.grpo.rewards import build_rewards
