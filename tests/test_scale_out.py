@@ -8,8 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from scale_sft.cli import main
-from scale_sft.grpo import recipe
+from scale_sft.cli import command_parser
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 
 RECIPE = Path(__file__).resolve().parents[1] / "examples" / "qwen2_5_vl_3b_grpo.yaml"
@@ -17,15 +16,12 @@ BF16_OK = torch.cuda.is_available() and torch.cuda.is_bf16_supported()
 
 
 @pytest.mark.parametrize("mode", ["colocate", "server"])
-def test_grpo_recipe_with_vllm_reaches_trl(mode, tmp_path, monkeypatch):
-    parsed = []
-    monkeypatch.setattr(recipe, "grpo", lambda *args: parsed.append(args))  # parse only, no model
+def test_grpo_recipe_with_vllm_reaches_trl(mode, tmp_path):
     vllm = ["--use_vllm", "true", "--vllm_mode", mode, "--vllm_gpu_memory_utilization", "0.4"]
-    main(
-        ["grpo", "--config", str(RECIPE), *vllm, "--output_dir", str(tmp_path)]
+    script_args, config, _ = command_parser("grpo").parse_args_and_config(  # parse only, no model
+        ["--config", str(RECIPE), *vllm, "--output_dir", str(tmp_path)]
         + ([] if BF16_OK else ["--bf16", "false"])
     )
-    ((script_args, config, _),) = parsed
     assert isinstance(config, ScaleGRPOConfig)
     assert config.use_vllm is True and config.vllm_mode == mode
     assert config.vllm_gpu_memory_utilization == 0.4
