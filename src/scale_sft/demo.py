@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trl import ModelConfig
@@ -333,3 +333,19 @@ def run_demo(output_dir: Path, budget: Budget, seed: int = 0, task: str = "defau
     )
     print(f"\n{table}\n\nDemo done in {total / 60:.1f} min; report: {output_dir / 'report.md'}", flush=True)
     return results
+
+
+@dataclass
+class DemoArguments:
+    """``scale-sft demo``: where to write, which budget, which seed."""
+
+    output_dir: str = field(
+        default="runs/demo", metadata={"help": "Directory for the runs, report and plots."}
+    )
+    quick: bool = field(default=False, metadata={"help": "A few-minute run instead of the full demo."})
+    seed: int = field(default=0, metadata={"help": "Seed of the model, the data and the training runs."})
+
+
+def demo_command(args: DemoArguments) -> dict:
+    """``scale-sft demo``: ``run_demo`` with the quick or the full budget."""
+    return run_demo(Path(args.output_dir), BUDGETS["quick" if args.quick else "full"], args.seed)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from scale_sft.tags import CotTags
+from scale_sft.tags import TagArguments
 
 MALFORMED_MODES = ("skip", "error")
 NONFINITE_MODES = ("error", "skip")
@@ -23,12 +23,11 @@ RUN_OUTPUTS = ("run.json", "trainer_state.json", "adapter_config.json", "config.
 
 
 @dataclass
-class CotMethodConfig:
-    r"""Fields shared by [`ScaleSFTConfig`] and [`ScaleGRPOConfig`].
+class CotMethodConfig(TagArguments):
+    r"""Fields shared by [`ScaleSFTConfig`] and [`ScaleGRPOConfig`]: the tag flags of [`TagArguments`]
+    (`<think>`, `</think>`, `<answer>`, `</answer>` by default, and the `tags` they make), plus:
 
     Parameters:
-        think_start_tag, think_end_tag, answer_start_tag, answer_end_tag (`str`):
-            The tag strings, `<think>`, `</think>`, `<answer>`, `</answer>` by default.
         malformed (`str`, defaults to `"skip"`):
             What to do with a record that cannot be trained on (tags that cannot be split, a missing or
             unreadable image, a sample longer than `max_length`, ...): `"skip"` it and count it by reason in
@@ -46,10 +45,6 @@ class CotMethodConfig:
             Unlike TRL's configs, bf16 is not the default on CPU.
     """
 
-    think_start_tag: str = field(default="<think>", metadata={"help": "Tag opening the reasoning."})
-    think_end_tag: str = field(default="</think>", metadata={"help": "Tag closing the reasoning."})
-    answer_start_tag: str = field(default="<answer>", metadata={"help": "Tag opening the answer."})
-    answer_end_tag: str = field(default="</answer>", metadata={"help": "Tag closing the answer."})
     malformed: str = field(
         default="skip",
         metadata={
@@ -111,7 +106,3 @@ class CotMethodConfig:
                     shutil.rmtree(stale)
                 else:
                     stale.unlink(missing_ok=True)
-
-    @property
-    def tags(self) -> CotTags:
-        return CotTags(self.think_start_tag, self.think_end_tag, self.answer_start_tag, self.answer_end_tag)

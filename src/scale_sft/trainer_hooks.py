@@ -1,4 +1,4 @@
-"""The contract with transformers' ``Trainer`` and TRL's trainers: every method of theirs that this package
+"""The contract with transformers' ``Trainer`` and TRL's trainers (and its argument parser): every method of theirs that this package
 overrides, the private members it relies on, and what each mixin needs from the trainer it is mixed into.
 
 Several of these are private (``_get_num_items_in_batch``, ``_get_grad_norm``, ...): an upgrade may rename or
@@ -18,6 +18,8 @@ SCALE_SFT = "scale_sft.sft.sft_trainer.ScaleSFTTrainer"
 SCALE_GRPO = "scale_sft.grpo.grpo_trainer.ScaleGRPOTrainer"
 NONFINITE_GUARD = "scale_sft.nonfinite.NonFiniteGuard"
 CHECKPOINT_COMPUTE = "scale_sft.compute.CheckpointCompute"
+ARGUMENT_PARSER = "transformers.HfArgumentParser"
+COMMAND_PARSER = "scale_sft.cli.CommandParser"
 
 
 class Hook(NamedTuple):
@@ -46,6 +48,8 @@ HOOKS = (
     Hook(TRAINER, "save_model", NONFINITE_GUARD, "refuses to save non-finite weights"),
     Hook(TRAINER, "train", CHECKPOINT_COMPUTE, "restores the compute counts of the checkpoint it resumes from"),
     Hook(TRAINER, "_save_checkpoint", CHECKPOINT_COMPUTE, "writes compute.json into every checkpoint"),
+    Hook(ARGUMENT_PARSER, "_parse_dataclass_field", COMMAND_PARSER,
+         "positional fields (compare's run folders) and none/null for optional numbers, on every command"),
 )  # fmt: skip
 
 

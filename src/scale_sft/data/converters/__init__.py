@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
@@ -28,7 +29,7 @@ from scale_sft.data.converters.scienceqa import convert_scienceqa
 from scale_sft.data.converters.vision_r1 import convert_vision_r1
 from scale_sft.data.format import record_features
 from scale_sft.data.loading import DataReport, read_records
-from scale_sft.tags import DEFAULT_TAGS, CotTags
+from scale_sft.tags import DEFAULT_TAGS, CotTags, TagArguments
 
 CONVERTERS: dict[str, Callable[..., tuple[list[dict], DataReport]]] = {
     "vision_r1": convert_vision_r1,
@@ -46,10 +47,12 @@ __all__ = [
     "CONVERTERS",
     "FEATURES",
     "SOURCES",
+    "ConvertArguments",
     "ImageFiles",
     "Unconvertible",
     "convert",
     "convert_and_save",
+    "convert_command",
     "to_dataset",
 ]
 
@@ -106,3 +109,56 @@ def convert_and_save(
     print(report.summary())
     print(f"Saved split {split!r} ({len(dataset)} records) to {out}")
     return report
+
+
+@dataclass
+class ConvertArguments:
+    """``scale-sft convert``: which source schema, read from where, written where (the tags the records are
+    written in: ``TagArguments``; the sources themselves use the default tags)."""
+
+    source: str = field(metadata={"help": "Schema of the input.", "choices": list(SOURCES)})
+    input: str = field(metadata={"help": ".json/.jsonl file, save_to_disk directory or hub name."})
+    out: str = field(metadata={"help": "Output directory (save_to_disk)."})
+    split: str = field(
+        default="train",
+        metadata={
+            "help": "Split to read (a JSON/JSONL file: NAME.SPLIT.jsonl beside it, records' `split` field, or the "
+            "split its name ends with); also the split name written to --out."
+        },
+    )
+    subset: str | None = field(
+        default=None, metadata={"help": "Hub dataset configuration name (e.g. ScienceQA-IMG)."}
+    )
+    image_root: str | None = field(
+        default=None,
+        metadata={"help": "Folder relative image paths are looked up in first (then the input's folder)."},
+    )
+    allow_outside_images: bool = field(
+        default=False,
+        metadata={
+            "help": "Also read absolute image paths and paths leading out of the input's folder and --image_root "
+            "(off: such records are skipped and counted, so a shared dataset never embeds other files)."
+        },
+    )
+    keep_source_answer: bool = field(
+        default=False,
+        metadata={
+            "help": "vision_r1: keep the source's answer wording in the target (<answer>Final Answer:B</answer>); "
+            "the stored gold answer is normalised either way."
+        },
+    )
+
+
+def convert_command(args: ConvertArguments, tag_args: TagArguments) -> DataReport:
+    """``scale-sft convert``: ``convert_and_save`` with the parsed settings."""
+    return convert_and_save(
+        args.source,
+        args.input,
+        args.out,
+        args.split,
+        args.subset,
+        args.image_root,
+        allow_outside_images=args.allow_outside_images,
+        keep_source_answer=args.keep_source_answer,
+        tags=tag_args.tags,
+    )
