@@ -143,6 +143,7 @@ def _eval(argv: list[str]) -> None:
     )
     parser.add_argument("--output_dir", default=None, help="Where predictions.jsonl and metrics.json go.")
     parser.add_argument("--trust_remote_code", action="store_true")
+    _add_outside_images_flag(parser)
     _add_tag_flags(parser)
     _add_processor_flags(parser)
     namespace = parser.parse_args(argv)
@@ -211,6 +212,15 @@ def _convert(argv: list[str]) -> None:
         allow_outside_images=args.allow_outside_images,
         keep_source_answer=args.keep_source_answer,
         tags=_tags(args),
+    )
+
+
+def _add_outside_images_flag(parser: argparse.ArgumentParser) -> None:
+    """``CotMethodConfig.allow_outside_images`` for the commands that read JSON data but do not train."""
+    parser.add_argument(
+        "--allow_outside_images",
+        action="store_true",
+        help="JSON/JSONL data: also read images from absolute paths or outside the data file's folder.",
     )
 
 
@@ -293,6 +303,7 @@ def _inspect_data(argv: list[str]) -> None:
     parser.add_argument("--limit", type=int, default=None, help="Inspect only the first N records.")
     parser.add_argument("--batch_size", type=int, default=16)
     parser.add_argument("--trust_remote_code", action="store_true")
+    _add_outside_images_flag(parser)
     _add_tag_flags(parser)
     _add_processor_flags(parser)
     args = parser.parse_args(argv)
@@ -307,6 +318,7 @@ def _inspect_data(argv: list[str]) -> None:
         batch_size=args.batch_size,
         trust_remote_code=args.trust_remote_code,
         processor_options=_processor_options(args),
+        allow_outside_images=args.allow_outside_images,
     )
 
 

@@ -37,6 +37,14 @@ class CotMethodConfig:
             An optimizer step whose loss or gradients are not finite (NaN/inf): `"error"` stops training before
             the update, so no non-finite model is saved; `"skip"` drops that step's update and counts it
             (`nonfinite_steps_skipped` in `run.json`). fp16 runs leave such steps to the loss scaler.
+        allow_outside_images (`bool`, defaults to `False`):
+            JSON/JSONL data only: also read images given as absolute paths or paths leading out of the data
+            file's folder (symlinks followed). Off, such a record is an error naming it, as `convert` refuses
+            such images too, so a dataset never reads files it does not hold.
+        max_image_pixels (`int` or `None`, defaults to `25_000_000`):
+            A record with an image of more pixels (width x height) than this is skipped and counted (`image
+            over max_image_pixels`): a 100-megapixel scan costs seconds and gigabytes per step although the
+            processor resizes it anyway. `None` lifts the limit (PIL's decompression-bomb limit stays).
         overwrite_output_dir (`bool`, defaults to `False`):
             `output_dir` may hold another run's outputs (`run.json`, weights, `checkpoint-*`) only when resuming
             (`resume_from_checkpoint`) or with this flag, which also removes that run's `checkpoint-*` folders
@@ -63,6 +71,14 @@ class CotMethodConfig:
             "help": "A step with non-finite loss or gradients: 'error' (stop, nothing saved) or 'skip' (counted).",
             "choices": list(NONFINITE_MODES),
         },
+    )
+    allow_outside_images: bool = field(
+        default=False,
+        metadata={"help": "Read JSON images from absolute paths or outside the data file's folder."},
+    )
+    max_image_pixels: int | None = field(
+        default=25_000_000,
+        metadata={"help": "Skip (counted) records with an image of more pixels than this (null: no limit)."},
     )
     overwrite_output_dir: bool = field(
         default=False,

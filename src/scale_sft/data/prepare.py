@@ -10,8 +10,10 @@ counts each one it removes under its own reason:
   image expansion would shift the THINK/ANSWER labels);
 - ``special token in text``: a special token of the processor (``<|image_pad|>``, ``<image>``,
   ``<|im_end|>``, ``</s>``, ...) written as text, except the configured tags;
-- ``invalid image entry`` (not a path or an image), ``missing image``, ``unreadable image``,
-  ``image too large (decompression bomb)``, ``image count mismatch`` (placeholders vs. images);
+- ``invalid image entry`` (not a path or an image), ``missing image``, ``image not a regular file`` (a FIFO,
+  device or folder, checked before opening, which could block forever), ``unreadable image``,
+  ``image too large (decompression bomb)``, ``image over max_image_pixels``, ``image count mismatch``
+  (placeholders vs. images);
 - ``malformed: ...`` (tags that cannot be split), ``chat template error: ...``, ``processor error: ...``;
 - ``longer than max_length`` (the answer would be lost to truncation);
 - whatever an extra ``check`` returns (GRPO's gold-answer check).
@@ -39,7 +41,7 @@ from PIL import Image
 
 from scale_sft.data.format import is_text_only, message_text, render_sample
 from scale_sft.data.image_tokens import expanded_length, read_image
-from scale_sft.data.images import HIGH_DEPTH_MODES, open_rgb, png_bytes
+from scale_sft.data.images import HIGH_DEPTH_MODES, NotARegularFileError, open_rgb, png_bytes
 from scale_sft.data.loading import DataError, DataReport
 from scale_sft.segments import MalformedSampleError
 from scale_sft.tags import DEFAULT_TAGS, CotTags
@@ -123,9 +125,10 @@ def _message_problem(messages, special_tokens: re.Pattern | None) -> str | None:
     return None
 
 
-def _read_images(images) -> tuple[list, list, str | None, bool]:
+def _read_images(images, max_pixels: int | None = None) -> tuple[list, list, str | None, bool]:
     """The images (as given), their sizes, the reason they cannot be used (or None), and whether any is
-    high-depth. An image is a path, an undecoded ``{"bytes", "path"}`` value or a PIL image."""
+    high-depth. An image is a path, an undecoded ``{"bytes", "path"}`` value or a PIL image; one of more
+    than ``max_pixels`` pixels is refused."""
     if images is None:
         return [], [], None, False
     valid = (str, dict, Image.Image)
@@ -139,8 +142,12 @@ def _read_images(images) -> tuple[list, list, str | None, bool]:
             return [], [], "missing image", False
         except Image.DecompressionBombError:
             return [], [], "image too large (decompression bomb)", False
+        except NotARegularFileError:
+            return [], [], "image not a regular file", False
         except (OSError, KeyError, TypeError):  # KeyError/TypeError: a dict that is not an image value
             return [], [], "unreadable image", False
+        if max_pixels is not None and size[0] * size[1] > max_pixels:
+            return [], [], "image over max_image_pixels", False
         sizes.append(size)
         high_depth |= mode in HIGH_DEPTH_MODES
     return images, sizes, None, high_depth
@@ -182,13 +189,14 @@ def check_record(
     max_length: int | None = None,
     special_tokens: re.Pattern | None = None,
     check: Callable[[dict], str | None] | None = None,
+    max_image_pixels: int | None = None,
 ) -> Verdict:
     """Every rule of the module docstring, for one record (images as paths, undecoded values or PIL images)."""
     messages = record.get("messages")
     reason = _message_problem(messages, special_tokens)
     if reason:
         return Verdict(reason)
-    images, sizes, reason, high_depth = _read_images(record.get("images"))
+    images, sizes, reason, high_depth = _read_images(record.get("images"), max_image_pixels)
     if reason:
         return Verdict(reason)
     n_placeholders = sum(p["type"] == "image" for m in messages if _has_image(m) for p in m["content"])
@@ -222,6 +230,7 @@ def check_dataset(
     check: Callable[[dict], str | None] | None = None,
     num_proc: int | None = None,
     load_from_cache_file: bool | None = None,
+    max_image_pixels: int | None = None,
 ) -> datasets.Dataset:
     """``check_record`` for every record in ``num_proc`` processes: one row of ``CHECK_FEATURES`` per record.
 
@@ -234,6 +243,7 @@ def check_dataset(
         "max_length": max_length,
         "special_tokens": special_token_pattern(processor, tags),
         "check": check,
+        "max_image_pixels": max_image_pixels,
     }
     return (
         dataset.with_format("arrow")
@@ -273,6 +283,7 @@ def prepare_dataset(
     max_length: int | None = None,
     check: Callable[[dict], str | None] | None = None,
     num_proc: int | None = None,
+    max_image_pixels: int | None = None,
 ) -> tuple[datasets.Dataset, DataReport]:
     """Keep the records that train correctly, with their token count in a ``length`` column; count (or, with
     ``malformed="error"``, raise on) the others.
@@ -280,7 +291,9 @@ def prepare_dataset(
     ``check`` is an extra rule (the reason to skip a record, or None), applied after the record checks; it must
     be a module-level function so that ``num_proc`` processes and the cache can use it.
     """
-    results = check_dataset(dataset, processor, tags, max_length, check, num_proc)
+    results = check_dataset(
+        dataset, processor, tags, max_length, check, num_proc, max_image_pixels=max_image_pixels
+    )
     reasons, lengths = results["skip_reason"], results["length"]
     report = DataReport(total=len(dataset))
     for index, reason in enumerate(reasons):

@@ -140,6 +140,7 @@ def evaluate(
     tags: CotTags = DEFAULT_TAGS,
     processor_options: dict | None = None,
     answer_format: str | None = None,
+    allow_outside_images: bool = False,
 ) -> dict:
     """Evaluate ``model`` on ``benchmark``; return the metrics and write them to ``output_dir``.
 
@@ -157,7 +158,7 @@ def evaluate(
     the record), before the model is loaded.
     """
     check_eval_args(limit, batch_size, max_new_tokens, temperature, num_samples, answer_format)
-    bench = get_benchmark(benchmark, split, data, hub_name)
+    bench = get_benchmark(benchmark, split, data, hub_name, allow_outside_images)
     records, golds, data_report = load_records(bench, limit, malformed)
     loaded_model, processor = load_model_and_processor(
         model, trust_remote_code=trust_remote_code, processor_options=processor_options

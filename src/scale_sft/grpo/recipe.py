@@ -82,7 +82,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
     with config.main_process_first(
         desc="checking the records"
     ):  # once per machine, the others read the cache
-        raw = load_cot_dataset(script_args.dataset, script_args.dataset_split)
+        raw = load_cot_dataset(script_args.dataset, script_args.dataset_split, config.allow_outside_images)
         dataset, report = prepare_dataset(
             raw,
             processor,
@@ -90,6 +90,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
             config.malformed,
             check=validate_gold,
             num_proc=config.dataset_num_proc,
+            max_image_pixels=config.max_image_pixels,
         )
     print(f"GRPO data: {report.summary()}", flush=True)
     trainer = ScaleGRPOTrainer(

@@ -92,10 +92,11 @@ def inspect_data(
     batch_size: int = 16,
     trust_remote_code: bool = False,
     processor_options: dict | None = None,
+    allow_outside_images: bool = False,
 ) -> dict:
     """Count skips and per-record THINK/ANSWER tokens of ``dataset`` under ``model``'s processor; print them."""
     processor = load_processor(model, trust_remote_code, processor_options)
-    raw = load_cot_dataset(dataset, split)
+    raw = load_cot_dataset(dataset, split, allow_outside_images)
     if limit is not None and limit < len(raw):
         raw = raw.select(range(limit))
     kept, report = prepare_dataset(raw, processor, tags, "skip", max_length)

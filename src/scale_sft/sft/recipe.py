@@ -50,7 +50,7 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
     def load(split: str):
         # once per machine: the main process checks (and caches), the others then read its result
         with config.main_process_first(desc=f"checking the {split} records"):
-            raw = load_cot_dataset(script_args.dataset, split)
+            raw = load_cot_dataset(script_args.dataset, split, config.allow_outside_images)
             return prepare_dataset(
                 raw,
                 processor,
@@ -58,6 +58,7 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
                 config.malformed,
                 config.max_length,
                 num_proc=config.dataset_num_proc,
+                max_image_pixels=config.max_image_pixels,
             )
 
     train_dataset, report = load(script_args.dataset_split)
