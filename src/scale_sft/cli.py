@@ -199,7 +199,16 @@ def _convert(argv: list[str]) -> None:
         help="vision_r1: keep the source's answer wording in the target (<answer>Final Answer:B</answer>); "
         "the stored gold answer is normalised either way.",
     )
-    parser.add_argument("--out", required=True, help="Output directory (save_to_disk).")
+    parser.add_argument(
+        "--out",
+        required=True,
+        help="Output directory (save_to_disk); the splits of an earlier conversion there are kept.",
+    )
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="Replace the contents of a non-empty --out that is not an earlier conversion's output.",
+    )
     _add_tag_flags(parser)
     args = parser.parse_args(argv)
     convert_and_save(
@@ -209,6 +218,7 @@ def _convert(argv: list[str]) -> None:
         args.split,
         args.subset,
         args.image_root,
+        overwrite=args.overwrite,
         allow_outside_images=args.allow_outside_images,
         keep_source_answer=args.keep_source_answer,
         tags=_tags(args),
