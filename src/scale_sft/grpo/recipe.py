@@ -23,6 +23,7 @@ from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
 from scale_sft.grpo.rewards import build_rewards
 from scale_sft.models.loading import load_model_and_processor
 from scale_sft.models.processor import ProcessorArguments, save_processor
+from scale_sft.run_dir import RunClaim, claim_output_dir, run_settings
 from scale_sft.run_record import finish_run
 
 
@@ -70,7 +71,13 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
     """Run GRPO and save the model, processor and ``run.json`` (wall-clock, generated tokens) to ``output_dir``."""
     if not script_args.model or not script_args.dataset:
         raise ValueError("Both --model and --dataset are required.")
-    config.claim_output_dir()
+    with claim_output_dir(config, run_settings(script_args, config, model_args)) as claim:
+        return _grpo(script_args, config, model_args, claim)
+
+
+def _grpo(
+    script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelConfig, claim: RunClaim
+) -> dict:
     started = time.perf_counter()
     model, processor = load_model_and_processor(
         script_args.model,
@@ -101,6 +108,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
+    trainer.add_callback(claim)
     result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     trainer.save_model(config.output_dir)
     probes = probe_texts(processor, dataset, config.tags)  # must tokenize the same after reload
