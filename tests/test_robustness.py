@@ -17,7 +17,6 @@ from scale_sft.evaluation.answers import validate_gold
 from scale_sft.models.loading import load_model_and_processor, model_fingerprint
 from scale_sft.models.tiny import make_tiny_model
 from scale_sft.nonfinite import NonFiniteError
-from scale_sft.sft.sft_config import ScaleSFTConfig
 
 QUIET = ["--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--logging_steps", "1"]
 
@@ -127,17 +126,3 @@ def test_output_dir_of_another_run_is_refused(trained_qwen_dir, synthetic_dir, t
             main([command, "--model", str(trained_qwen_dir), "--dataset", str(synthetic_dir), "--output_dir",
                   str(trained_qwen_dir), "--max_steps", "1", *QUIET])  # fmt: skip
     assert sorted(p.name for p in trained_qwen_dir.iterdir()) == before
-
-
-def test_overwrite_removes_the_old_runs_checkpoints(tmp_path):
-    out = tmp_path / "run"
-    (out / "checkpoint-4").mkdir(parents=True)
-    (out / "run.json").write_text("{}")
-    (out / "notes.txt").write_text("mine")
-    with pytest.raises(FileExistsError, match=r"checkpoint-4, run\.json"):
-        ScaleSFTConfig(output_dir=str(out), report_to="none").claim_output_dir()
-    ScaleSFTConfig(output_dir=str(out), report_to="none", resume_from_checkpoint=True).claim_output_dir()
-    assert (out / "checkpoint-4").is_dir()  # resuming keeps them
-    ScaleSFTConfig(output_dir=str(out), report_to="none", overwrite_output_dir=True).claim_output_dir()
-    assert [p.name for p in out.iterdir()] == ["notes.txt"]
-    ScaleSFTConfig(output_dir=str(out), report_to="none").claim_output_dir()  # nothing of a run left

@@ -160,13 +160,12 @@ class SaveGuard:
         return 2 * weights + optimizer
 
     def train(self, *args, **kwargs):
-        if self.is_world_process_zero():
-            needed, free = self.required_disk_bytes(), free_bytes(Path(self.args.output_dir))
-            if free < needed:
-                raise DiskSpaceError(
-                    f"{self.args.output_dir} has {_gib(free)} free; a checkpoint and the final model of this "
-                    f"model need at least {_gib(needed)}. Free some space or choose another --output_dir."
-                )
+        needed, free = self.required_disk_bytes(), free_bytes(Path(self.args.output_dir))
+        if free < needed:  # every rank checks the disk it sees, so all stop together on a shared one
+            raise DiskSpaceError(
+                f"{self.args.output_dir} has {_gib(free)} free; a checkpoint and the final model of this "
+                f"model need at least {_gib(needed)}. Free some space or choose another --output_dir."
+            )
         return super().train(*args, **kwargs)
 
     def _disk_error(self, what: Path, err: BaseException) -> DiskSpaceError:
