@@ -162,9 +162,9 @@ def claim_output_dir(config, settings: dict) -> Iterator[RunClaim]:
     if out.exists() and not out.is_dir():
         raise NotADirectoryError(f"--output_dir {out} is a file, not a folder.")
     checkpoint = resolve_checkpoint(config.resume_from_checkpoint, out)
+    config.resume_from_checkpoint = None if checkpoint is None else str(checkpoint)  # `false` is no path
     if checkpoint is not None:
         check_resume(checkpoint, settings)
-        config.resume_from_checkpoint = str(checkpoint)
     else:  # refused here, nothing is written; checked again under the lock, which another run may have taken
         _previous_outputs(out, config.overwrite_output_dir)
     handle = _lock(out) if config.process_index == 0 else None
