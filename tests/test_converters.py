@@ -289,8 +289,8 @@ def test_scienceqa_pil_images_through_the_cli(tmp_path, qwen_processor, capsys):
     )
     data = load_cot_dataset(str(out), "test")
     assert data["answer"] == ["A", "B", "A"] and json.loads((out / "conversion_report.json").read_text())[
-        "skipped"
-    ] == {"no image": 1}
+        "test"
+    ]["skipped"] == {"no image": 1}
     kept, report = prepare_dataset(data, qwen_processor)
     assert report.kept == 3
 

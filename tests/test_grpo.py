@@ -230,14 +230,14 @@ def test_lora_checkpoint_loads_merged_and_trainable(starts):
 
 
 def test_grpo_resumed_from_a_checkpoint_continues_its_compute(starts, synthetic_dir, tmp_path):
-    """A GRPO run stopped after step 1 and resumed: its record counts step 1's generated and policy tokens
+    """A GRPO run resumed from its step-1 checkpoint: its record counts step 1's generated and policy tokens
     (from the checkpoint's compute.json) plus what the resumed step 2 generated."""
     out = tmp_path / "grpo"
     args = ["grpo", "--model", str(starts["scale"]), "--dataset", str(synthetic_dir), "--output_dir", str(out),
             "--num_generations", "4", "--per_device_train_batch_size", "4", "--max_completion_length", "16",
             "--logging_steps", "1", "--save_strategy", "steps", "--save_steps", "1", "--report_to", "none",
             "--disable_tqdm", "true", "--seed", "0"]  # fmt: skip
-    main([*args, "--max_steps", "1"])
+    main([*args, "--max_steps", "2"])  # a resume must keep max_steps: the schedules depend on it
     saved = json.loads((out / "checkpoint-1" / "compute.json").read_text())
     assert saved["step"] == 1 and saved["generated_tokens"] > 0 and saved["train_tokens"] > 0
 

@@ -18,6 +18,7 @@ SCALE_SFT = "scale_sft.sft.sft_trainer.ScaleSFTTrainer"
 SCALE_GRPO = "scale_sft.grpo.grpo_trainer.ScaleGRPOTrainer"
 NONFINITE_GUARD = "scale_sft.nonfinite.NonFiniteGuard"
 CHECKPOINT_COMPUTE = "scale_sft.compute.CheckpointCompute"
+SAVE_GUARD = "scale_sft.checkpoints.SaveGuard"
 ARGUMENT_PARSER = "transformers.HfArgumentParser"
 COMMAND_PARSER = "scale_sft.cli.CommandParser"
 
@@ -48,6 +49,9 @@ HOOKS = (
     Hook(TRAINER, "save_model", NONFINITE_GUARD, "refuses to save non-finite weights"),
     Hook(TRAINER, "train", CHECKPOINT_COMPUTE, "restores the compute counts of the checkpoint it resumes from"),
     Hook(TRAINER, "_save_checkpoint", CHECKPOINT_COMPUTE, "writes compute.json into every checkpoint"),
+    Hook(TRAINER, "train", SAVE_GUARD, "checks the free disk space for a checkpoint and the final model first"),
+    Hook(TRAINER, "_save_checkpoint", SAVE_GUARD, "names a full disk and the last complete checkpoint"),
+    Hook(TRAINER, "save_model", SAVE_GUARD, "names a full disk when the final save fails, nothing else lost"),
     Hook(ARGUMENT_PARSER, "_parse_dataclass_field", COMMAND_PARSER,
          "positional fields (compare's run folders) and none/null for optional numbers, on every command"),
 )  # fmt: skip

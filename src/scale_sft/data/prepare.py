@@ -26,7 +26,7 @@ from PIL import Image
 
 from scale_sft.data.format import is_text_only, message_text, render_sample
 from scale_sft.data.image_tokens import expanded_length, read_image
-from scale_sft.data.images import HIGH_DEPTH_MODES, open_rgb, png_bytes
+from scale_sft.data.images import HIGH_DEPTH_MODES, NotARegularFileError, open_rgb, png_bytes
 from scale_sft.data.loading import DataError, DataReport
 from scale_sft.data.skips import SkipReason
 from scale_sft.segments import MalformedSampleError
@@ -111,9 +111,10 @@ def _message_problem(messages, special_tokens: re.Pattern | None) -> str | None:
     return None
 
 
-def _read_images(images) -> tuple[list, list, str | None, bool]:
+def _read_images(images, max_pixels: int | None = None) -> tuple[list, list, str | None, bool]:
     """The images (as given), their sizes, the reason they cannot be used (or None), and whether any is
-    high-depth. An image is a path, an undecoded ``{"bytes", "path"}`` value or a PIL image."""
+    high-depth. An image is a path, an undecoded ``{"bytes", "path"}`` value or a PIL image; one of more
+    than ``max_pixels`` pixels is refused."""
     if images is None:
         return [], [], None, False
     valid = (str, dict, Image.Image)
@@ -127,8 +128,12 @@ def _read_images(images) -> tuple[list, list, str | None, bool]:
             return [], [], SkipReason.MISSING_IMAGE.value, False
         except Image.DecompressionBombError:
             return [], [], SkipReason.DECOMPRESSION_BOMB.value, False
+        except NotARegularFileError:
+            return [], [], SkipReason.IMAGE_NOT_REGULAR_FILE.value, False
         except (OSError, KeyError, TypeError):  # KeyError/TypeError: a dict that is not an image value
             return [], [], SkipReason.UNREADABLE_IMAGE.value, False
+        if max_pixels is not None and size[0] * size[1] > max_pixels:
+            return [], [], SkipReason.IMAGE_OVER_MAX_PIXELS.value, False
         sizes.append(size)
         high_depth |= mode in HIGH_DEPTH_MODES
     return images, sizes, None, high_depth
@@ -170,13 +175,14 @@ def check_record(
     max_length: int | None = None,
     special_tokens: re.Pattern | None = None,
     check: Callable[[dict], str | None] | None = None,
+    max_image_pixels: int | None = None,
 ) -> Verdict:
     """Every record check, for one record (images as paths, undecoded values or PIL images)."""
     messages = record.get("messages")
     reason = _message_problem(messages, special_tokens)
     if reason:
         return Verdict(reason)
-    images, sizes, reason, high_depth = _read_images(record.get("images"))
+    images, sizes, reason, high_depth = _read_images(record.get("images"), max_image_pixels)
     if reason:
         return Verdict(reason)
     n_placeholders = sum(p["type"] == "image" for m in messages if _has_image(m) for p in m["content"])
@@ -210,6 +216,7 @@ def check_dataset(
     check: Callable[[dict], str | None] | None = None,
     num_proc: int | None = None,
     load_from_cache_file: bool | None = None,
+    max_image_pixels: int | None = None,
 ) -> datasets.Dataset:
     """``check_record`` for every record in ``num_proc`` processes: one row of ``CHECK_FEATURES`` per record.
 
@@ -222,6 +229,7 @@ def check_dataset(
         "max_length": max_length,
         "special_tokens": special_token_pattern(processor, tags),
         "check": check,
+        "max_image_pixels": max_image_pixels,
     }
     return (
         dataset.with_format("arrow")
@@ -261,6 +269,7 @@ def prepare_dataset(
     max_length: int | None = None,
     check: Callable[[dict], str | None] | None = None,
     num_proc: int | None = None,
+    max_image_pixels: int | None = None,
 ) -> tuple[datasets.Dataset, DataReport]:
     """Keep the records that train correctly, with their token count in a ``length`` column; count (or, with
     ``malformed="error"``, raise on) the others.
@@ -268,7 +277,9 @@ def prepare_dataset(
     ``check`` is an extra rule (the reason to skip a record, or None), applied after the record checks; it must
     be a module-level function so that ``num_proc`` processes and the cache can use it.
     """
-    results = check_dataset(dataset, processor, tags, max_length, check, num_proc)
+    results = check_dataset(
+        dataset, processor, tags, max_length, check, num_proc, max_image_pixels=max_image_pixels
+    )
     reasons, lengths = results["skip_reason"], results["length"]
     report = DataReport(total=len(dataset))
     for index, reason in enumerate(reasons):

@@ -148,6 +148,7 @@ def evaluate(
     processor_options: dict | None = None,
     answer_format: str | None = None,
     image_control: str = "none",
+    allow_outside_images: bool = False,
 ) -> dict:
     """Evaluate ``model`` on ``benchmark``; return the metrics and write them to ``output_dir``.
 
@@ -170,7 +171,7 @@ def evaluate(
     the record), before the model is loaded.
     """
     check_eval_args(limit, batch_size, max_new_tokens, temperature, num_samples, answer_format, image_control)
-    bench = get_benchmark(benchmark, split, data, hub_name)
+    bench = get_benchmark(benchmark, split, data, hub_name, allow_outside_images)
     records, golds, data_report = load_records(bench, limit, malformed)
     records = apply_image_control(records, image_control)
     loaded_model, processor = load_model_and_processor(
@@ -258,6 +259,10 @@ class EvalArguments:
     )
     output_dir: str | None = field(
         default=None, metadata={"help": "Where predictions.jsonl and metrics.json go."}
+    )
+    allow_outside_images: bool = field(
+        default=False,
+        metadata={"help": "JSON/JSONL data: also read images outside the data file's folder (absolute or ../ paths)."},
     )
     trust_remote_code: bool = field(default=False, metadata={"help": "Run the model repository's own code."})
 

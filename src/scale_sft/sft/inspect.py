@@ -94,10 +94,11 @@ def inspect_data(
     batch_size: int = 16,
     trust_remote_code: bool = False,
     processor_options: dict | None = None,
+    allow_outside_images: bool = False,
 ) -> dict:
     """Count skips and per-record THINK/ANSWER tokens of ``dataset`` under ``model``'s processor; print them."""
     processor = load_processor(model, trust_remote_code, processor_options)
-    raw = load_cot_dataset(dataset, split)
+    raw = load_cot_dataset(dataset, split, allow_outside_images)
     if limit is not None and limit < len(raw):
         raw = raw.select(range(limit))
     kept, report = prepare_dataset(raw, processor, tags, "skip", max_length)
@@ -141,6 +142,10 @@ class InspectDataArguments:
     limit: int | None = field(default=None, metadata={"help": "Inspect only the first N records."})
     batch_size: int = field(default=16, metadata={"help": "Records per collator batch."})
     trust_remote_code: bool = field(default=False, metadata={"help": "Run the model repository's own code."})
+    allow_outside_images: bool = field(
+        default=False,
+        metadata={"help": "JSON/JSONL data: also read images outside the data file's folder (absolute or ../ paths)."},
+    )
 
 
 def inspect_data_command(

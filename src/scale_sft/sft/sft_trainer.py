@@ -11,6 +11,7 @@ Small overrides:
 - ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), ``answer_share`` (the share of the loss
   weight on ANSWER tokens), the THINK/ANSWER token counts, and TRL's ``entropy`` / ``mean_token_accuracy``;
 - ``NonFiniteGuard`` stops (or skips, counted) a step whose loss or gradients are not finite;
+- ``SaveGuard`` checks the free disk space before training and names a full disk when a save fails;
 - ``compute_meter`` counts the training tokens and CPU seconds (``scale_sft.compute``), and every checkpoint
   gets them as ``compute.json`` (``CheckpointCompute``);
 - ``_set_signature_columns_if_needed`` keeps the record columns the collator reads (``messages``, images) for
@@ -27,6 +28,7 @@ import torch
 from transformers.utils import SAFE_WEIGHTS_NAME
 from trl import SFTTrainer
 
+from scale_sft.checkpoints import SaveGuard
 from scale_sft.compute import CheckpointCompute, ComputeMeter
 from scale_sft.loss import loss_normalizer, scale_loss
 from scale_sft.nonfinite import NonFiniteGuard
@@ -47,7 +49,7 @@ def next_token_segments(segment_ids: torch.Tensor) -> torch.Tensor:
     return segment_ids[:, 1:]
 
 
-class ScaleSFTTrainer(CheckpointCompute, NonFiniteGuard, SFTTrainer):
+class ScaleSFTTrainer(CheckpointCompute, SaveGuard, NonFiniteGuard, SFTTrainer):
     """SFT on chain-of-thought data with separately normalised, scheduled THINK and ANSWER losses.
 
     Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational:

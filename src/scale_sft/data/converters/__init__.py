@@ -16,6 +16,7 @@ record is dropped without being counted. ``convert`` reads a source with ``scale
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,6 +93,43 @@ def convert(
     return to_dataset(converted), report
 
 
+REPORT_FILE = "conversion_report.json"
+SPLITS_FILE = "dataset_dict.json"  # the split list `datasets.DatasetDict.save_to_disk` writes
+
+
+def previous_reports(out: Path, overwrite: bool = False) -> dict:
+    """The per-split reports of a previous conversion into ``out``, which new splits join (empty when ``out``
+    is absent or empty, or with ``overwrite``, which removes its contents). Any other non-empty ``out`` is
+    refused, so a conversion never writes among files it does not own."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file, not a folder.")
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not entries:
+        return {}
+    if overwrite:
+        shutil.rmtree(out)
+        return {}
+    splits = (
+        json.loads(Path(out, SPLITS_FILE).read_text())["splits"] if (out / SPLITS_FILE).is_file() else None
+    )
+    if (
+        splits is None
+        or not (out / REPORT_FILE).is_file()
+        or set(entries) - {SPLITS_FILE, REPORT_FILE, *splits}
+    ):
+        raise FileExistsError(
+            f"--out {out} is not empty ({', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}) and is "
+            "not the output of an earlier conversion: choose another --out, or pass --overwrite to replace "
+            "its contents."
+        )
+    reports = json.loads((out / REPORT_FILE).read_text())
+    if (
+        "total" in reports and len(splits) == 1
+    ):  # one split's report, as written before reports were per split
+        reports = {splits[0]: reports}
+    return {split: reports.get(split) for split in splits}
+
+
 def convert_and_save(
     source: str,
     path_or_name: str,
@@ -99,13 +137,25 @@ def convert_and_save(
     split: str = "train",
     subset: str | None = None,
     image_root: str | None = None,
+    overwrite: bool = False,
     **options,
 ) -> DataReport:
-    """``convert`` (``options``: its keyword arguments) and ``save_to_disk`` as a one-split ``DatasetDict``,
-    with ``conversion_report.json`` beside it."""
+    """``convert`` (``options``: its keyword arguments) and save ``split`` to ``out`` as a split of a
+    ``DatasetDict`` (``load_from_disk`` reads it), with the reports of every split in ``conversion_report.json``.
+
+    The splits of an earlier conversion into ``out`` stay listed (``split`` itself is replaced); a folder
+    holding anything else is refused unless ``overwrite``, which replaces its contents.
+    """
+    out = Path(out)
+    reports = previous_reports(out, overwrite)
     dataset, report = convert(source, path_or_name, split, subset, image_root, **options)
-    datasets.DatasetDict({split: dataset}).save_to_disk(str(out))
-    Path(out, "conversion_report.json").write_text(json.dumps(report.to_dict(), indent=2))
+    if (out / split).exists():
+        shutil.rmtree(out / split)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset.save_to_disk(str(out / split))
+    reports[split] = report.to_dict()
+    (out / SPLITS_FILE).write_text(json.dumps({"splits": list(reports)}))
+    (out / REPORT_FILE).write_text(json.dumps(reports, indent=2))
     print(report.summary())
     print(f"Saved split {split!r} ({len(dataset)} records) to {out}")
     return report
@@ -118,7 +168,9 @@ class ConvertArguments:
 
     source: str = field(metadata={"help": "Schema of the input.", "choices": list(SOURCES)})
     input: str = field(metadata={"help": ".json/.jsonl file, save_to_disk directory or hub name."})
-    out: str = field(metadata={"help": "Output directory (save_to_disk)."})
+    out: str = field(
+        metadata={"help": "Output directory (save_to_disk); the splits of an earlier conversion there are kept."}
+    )
     split: str = field(
         default="train",
         metadata={
@@ -147,6 +199,10 @@ class ConvertArguments:
             "the stored gold answer is normalised either way."
         },
     )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace the contents of a non-empty --out that is not an earlier conversion's output."},
+    )
 
 
 def convert_command(args: ConvertArguments, tag_args: TagArguments) -> DataReport:
@@ -161,4 +217,5 @@ def convert_command(args: ConvertArguments, tag_args: TagArguments) -> DataRepor
         allow_outside_images=args.allow_outside_images,
         keep_source_answer=args.keep_source_answer,
         tags=tag_args.tags,
+        overwrite=args.overwrite,
     )
