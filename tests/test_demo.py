@@ -4,7 +4,9 @@ import json
 
 import pytest
 
-from scale_sft.demo import PIPELINES, REFERENCE, REPORT_METRICS, Budget, run_demo
+from scale_sft.demo import PIPELINES, REPORT_METRICS, Budget, run_demo
+from scale_sft.experiments.cost import versus
+from scale_sft.experiments.pipeline import REFERENCE
 
 
 def test_demo_writes_report_results_and_plots(tmp_path):
@@ -15,7 +17,7 @@ def test_demo_writes_report_results_and_plots(tmp_path):
 
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved == json.loads(json.dumps(results))
-    assert [r["name"] for r in saved["runs"]] == list(PIPELINES)
+    assert [r["name"] for r in saved["runs"]] == [stage.name for stage in PIPELINES]
     assert saved["wall_clock_s"] >= sum(r["train_wall_clock_s"] for r in saved["runs"] if not r["grpo"])
     for run in saved["runs"]:
         for key in REPORT_METRICS:
@@ -24,7 +26,7 @@ def test_demo_writes_report_results_and_plots(tmp_path):
         assert (tmp_path / run["name"] / "eval" / "predictions.jsonl").exists()
     by_name = {r["name"]: r for r in saved["runs"]}
     for key in ("tokens", "cpu_s", "wall_clock"):
-        assert by_name[REFERENCE][f"{key}_vs_{REFERENCE}"] == 1.0
+        assert by_name[REFERENCE.name][versus(key)] == 1.0
 
     # compute: each pipeline's cost is what its stages' run.json record; GRPO adds to its SFT stage
     sft_run = json.loads((tmp_path / "scale_sft" / "run.json").read_text())["compute"]
@@ -41,8 +43,8 @@ def test_demo_writes_report_results_and_plots(tmp_path):
         sft_run["train_tokens"] + grpo_compute["train_tokens"] + grpo_compute["generated_tokens"]
     )
     assert scale_grpo["train_cpu_s"] == pytest.approx(sft_run["cpu_s"] + grpo_compute["cpu_s"])
-    ratio = scale["train_tokens"] / by_name[REFERENCE]["train_tokens"]
-    assert scale[f"tokens_vs_{REFERENCE}"] == pytest.approx(ratio) and 0 < ratio < 1
+    ratio = scale["train_tokens"] / by_name[REFERENCE.name]["train_tokens"]
+    assert scale[versus("tokens")] == pytest.approx(ratio) and 0 < ratio < 1
 
     # accuracy against compute: each stage's step-2 checkpoint evaluated, then its final model; a GRPO curve
     # continues its SFT stage's on the compute spent from scratch
@@ -61,11 +63,11 @@ def test_demo_writes_report_results_and_plots(tmp_path):
         )
     grpo_checkpoint = json.loads((tmp_path / "scale_sft_grpo" / "checkpoint-1" / "compute.json").read_text())
     assert 0 < grpo_checkpoint["generated_tokens"] < grpo_compute["generated_tokens"]
-    assert scale["target_accuracy"] == by_name[REFERENCE]["accuracy"]
+    assert scale["target_accuracy"] == by_name[REFERENCE.name]["accuracy"]
 
     report = (tmp_path / "report.md").read_text()
     assert "SFT + GRPO's final accuracy" in report
-    assert all(name in report for name in PIPELINES) and "accuracy" in report
+    assert all(stage.name in report for stage in PIPELINES) and "accuracy" in report
     assert f"SCALe-SFT / (SFT + GRPO) compute: {ratio:.3f} in tokens" in report
     assert "accuracy_compute.png" in report
     for png in ("losses.png", "metrics.png", "think_lengths.png", "accuracy_compute.png"):
