@@ -148,7 +148,7 @@ def run_seed(out: Path, budget: Budget, seed: int, task: str, with_grpo: bool, r
     return [{"seed": seed, **row} for row in rows]
 
 
-def _mean_std(values: list[float]) -> str:
+def mean_std(values: list[float]) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "-"
@@ -230,7 +230,7 @@ def report(runs: list[dict], args, budget: Budget, command: str, figures: Path) 
     ]
     for name in names:
         rows = [r for r in runs if r["name"] == name]
-        cells = " | ".join(_mean_std([r.get(m) for r in rows]) for m in METRICS)
+        cells = " | ".join(mean_std([r.get(m) for r in rows]) for m in METRICS)
         lines.append(f"| {name} | {len(rows)} | {cells} |")
     diffs = [
         "| pipeline − baseline | metric | per-seed differences | mean | bootstrap 95% CI | distinguishable from 0 |",

@@ -4,15 +4,18 @@ import json
 
 import pytest
 
-from scale_sft.demo import PIPELINES, REPORT_METRICS, Budget, run_demo
+from scale_sft.demo import REPORT_METRICS, run_demo
 from scale_sft.experiments.cost import versus
-from scale_sft.experiments.pipeline import REFERENCE
+from scale_sft.experiments.pipeline import REFERENCE, BaseStage, Budget, paper_pipelines
+
+PIPELINES = paper_pipelines()
 
 
 def test_demo_writes_report_results_and_plots(tmp_path):
     budget = Budget(
-        n_train=40, n_test=4, sft_steps=4, grpo_steps=2, num_generations=2, max_new_tokens=12, checkpoints=1
-    )
+        n_train=40, n_test=4, sft_steps=4, grpo_steps=2, num_generations=2, max_new_tokens=12, checkpoints=1,
+        base=BaseStage(steps=2, n_scenes=8, n_test=3),
+    )  # fmt: skip
     results = run_demo(tmp_path, budget, seed=0)
 
     saved = json.loads((tmp_path / "results.json").read_text())
@@ -66,6 +69,12 @@ def test_demo_writes_report_results_and_plots(tmp_path):
     assert scale["target_accuracy"] == by_name[REFERENCE.name]["accuracy"]
 
     report = (tmp_path / "report.md").read_text()
+    # the paper's regime: every SFT stage fine-tunes the base, whose direct answers were scored first
+    base_dir = tmp_path / saved["base"]["dir"]
+    assert saved["base"]["n"] == 3 and (base_dir / "model.safetensors").is_file()
+    for name in ("vanilla_sft", "scale_sft"):
+        assert json.loads((tmp_path / name / "run.json").read_text())["model"] == str(base_dir)
+    assert report.splitlines()[2].startswith("Regime: the paper's, fine-tuning a pretrained base")
     assert "SFT + GRPO's final accuracy" in report
     assert all(stage.name in report for stage in PIPELINES) and "accuracy" in report
     assert f"SCALe-SFT / (SFT + GRPO) compute: {ratio:.3f} in tokens" in report

@@ -14,6 +14,17 @@ from typing import Any, Literal
 
 
 @dataclass(frozen=True)
+class BaseStage:
+    """The pretrained "instruct" start (``scale_sft.experiments.base``): the seed's tiny model trained with
+    vanilla SFT to describe scenes and answer their questions directly, before any chain-of-thought data."""
+
+    steps: int = 1000  # optimizer steps, batch 8
+    n_scenes: int = 2000  # training scenes, two records each (description, direct answer)
+    n_test: int = 100  # held-out scenes its direct answers are scored on
+    learning_rate: float = 1e-3
+
+
+@dataclass(frozen=True)
 class Budget:
     """How much data, training and evaluation a run of the pipelines gets."""
 
@@ -28,6 +39,7 @@ class Budget:
     num_generations: int = 4
     max_new_tokens: int = 192  # gold traces are about 100 tokens: room for a loop to show
     checkpoints: int = 0  # intermediate checkpoints per stage, evaluated for accuracy against compute
+    base: BaseStage | None = None  # the pretrained start the pipelines fine-tune; None: from scratch
 
     def save_options(self, steps: int) -> dict:
         """Trainer settings that save ``checkpoints`` evenly spaced model-only checkpoints in ``steps``."""
@@ -35,17 +47,6 @@ class Budget:
             return {"save_strategy": "no"}
         every = max(steps // (self.checkpoints + 1), 1)
         return {"save_strategy": "steps", "save_steps": every, "save_only_model": True}
-
-
-@dataclass(frozen=True)
-class BaseStage:
-    """The pretrained "instruct" start (``scale_sft.experiments.base``): the seed's tiny model trained with
-    vanilla SFT to describe scenes and answer their questions directly, before any chain-of-thought data."""
-
-    steps: int = 1000  # optimizer steps, batch 8
-    n_scenes: int = 2000  # training scenes, two records each (description, direct answer)
-    n_test: int = 100  # held-out scenes its direct answers are scored on
-    learning_rate: float = 1e-3
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from scale_sft.data.synthetic import corpus_texts, make_records, save_dataset
 from scale_sft.evaluation.curves import accuracy_curve, compute_tokens
 from scale_sft.evaluation.runner import evaluate
 from scale_sft.experiments.base import base_budget, base_dir, is_built, save_base_data
-from scale_sft.experiments.pipeline import Budget, Stage
+from scale_sft.experiments.pipeline import BaseStage, Budget, Stage
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.recipe import GRPOArguments, grpo
 from scale_sft.models.tiny import make_tiny_model
@@ -24,17 +24,28 @@ from scale_sft.sft.recipe import TrainArguments, train
 from scale_sft.sft.sft_config import ScaleSFTConfig
 
 
-def build_inputs(output_dir: Path, budget: Budget, seed: int, task: str = "default") -> tuple[Path, Path]:
-    """The seed's tiny model and dataset under ``output_dir``; for another task than the default, the
-    tokenizer is trained on that task's corpus."""
+def build_model(output_dir: Path, seed: int, task: str = "default") -> Path:
+    """The seed's tiny model under ``output_dir``; for another task than the default, its tokenizer is trained
+    on that task's corpus."""
     output_dir.mkdir(parents=True, exist_ok=True)
-    model, data = output_dir / "tiny-qwen2_5_vl", output_dir / "data"
     texts = None  # make_tiny_model's default: the default task's corpus
     if task != "default":
         texts = corpus_texts(make_records(500, seed=seed, split="tokenizer", task=task))
+    model = output_dir / "tiny-qwen2_5_vl"
     make_tiny_model(model, texts=texts, seed=seed)
-    save_dataset(data, n_train=budget.n_train, n_test=budget.n_test, seed=seed, task=task)
-    return model, data
+    return model
+
+
+def build_data(out: Path, budget: Budget, seed: int, task: str = "default", **options) -> Path:
+    """The seed's synthetic dataset at ``out`` (``options``: more ``save_dataset`` settings, e.g. trace noise)."""
+    save_dataset(out, n_train=budget.n_train, n_test=budget.n_test, seed=seed, task=task, **options)
+    return out
+
+
+def build_inputs(output_dir: Path, budget: Budget, seed: int, task: str = "default") -> tuple[Path, Path]:
+    """The seed's tiny model and dataset under ``output_dir``."""
+    model = build_model(output_dir, seed, task)
+    return model, build_data(output_dir / "data", budget, seed, task)
 
 
 def train_sft(
@@ -63,10 +74,11 @@ def train_grpo(model: Path, data: Path, out: Path, budget: Budget, seed: int, **
     grpo(GRPOArguments(model=str(model), dataset=str(data)), config, ModelConfig())
 
 
-def evaluate_run(model: Path, data: Path, out: Path, budget: Budget) -> dict:
+def evaluate_run(model: Path, data: Path, out: Path, budget: Budget, **options) -> dict:
+    """Evaluate ``model`` on ``data``'s test split into ``out`` (``options``: more ``evaluate`` settings)."""
     return evaluate(
         str(model), data=str(data), limit=budget.n_test, batch_size=25, max_new_tokens=budget.max_new_tokens,
-        output_dir=str(out),
+        output_dir=str(out), **options,
     )  # fmt: skip
 
 
@@ -84,6 +96,16 @@ def start_model(stage: Stage, model: Path, seed: int) -> Path:
         train_sft(model, data, path, "vanilla", budget, seed)
         evaluate_run(path, data, path / "eval", budget)
     return path
+
+
+def base_metrics(base: BaseStage | None, model: Path, seed: int) -> dict | None:
+    """The overall metrics of the seed's built ``base`` (direct answers on held-out scenes, before any
+    chain-of-thought data), with its folder; None for pipelines trained from scratch."""
+    if base is None:
+        return None
+    path = base_dir(model, base, seed)
+    metrics = json.loads((path / "eval" / "metrics.json").read_text())["overall"]
+    return {"dir": path.name, **metrics}
 
 
 def is_done(output_dir: Path, stage: Stage) -> bool:
