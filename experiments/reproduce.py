@@ -261,6 +261,9 @@ def report(runs: list[dict], args, budget: Budget, command: str, figures: Path) 
     relative = figures.relative_to(Path(args.results).resolve().parent)
     return (
         "# Seeded study\n\n"
+        "From scratch: the tiny model learns to see, to write and to reason at once, a regime the paper does not "
+        "study (it fine-tunes instruct models). `experiments/base_study.py` runs the paper's regime, fine-tuning "
+        "a pretrained base (docs/DEMO.md).\n\n"
         f"Command: `{command}`\n\n"
         f"Task `{args.task}`, budget {asdict(budget)}; seeds {args.seeds} (GRPO pipelines: {args.grpo_seeds}); "
         "method in the docstring of `experiments/reproduce.py`. Tokens are those through forward/backward "
