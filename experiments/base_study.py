@@ -137,19 +137,30 @@ def discordance(out: Path, seeds: list[int], condition: str, a: str, b: str) -> 
     return statistics.fmean(shares) if shares else float("nan")
 
 
-def condition_section(runs: list[dict], condition: str, out: Path, seeds: list[int]) -> list[str]:
-    """One condition's table of pipelines and its paired differences against vanilla SFT."""
+def comparisons(stages: tuple[Stage, ...]) -> list[tuple[str, str]]:
+    """(pipeline, baseline) pairs the study asks about: each SCALe-SFT against vanilla SFT, the step
+    normalisation against the sample one, each GRPO pipeline against its SFT stage, SCALe + GRPO against
+    vanilla + GRPO."""
+    sft = [s for s in stages if s.trainer == "sft"]
+    grpo = [s for s in stages if s.trainer == "grpo"]
+    pairs = [(s.name, sft[0].name) for s in sft[1:]]
+    pairs += [(b.name, a.name) for a, b in zip(sft[1:], sft[2:], strict=False)]
+    pairs += [(g.name, g.after.name) for g in grpo]
+    return pairs + [(b.name, a.name) for a, b in zip(grpo, grpo[1:], strict=False)]
+
+
+def condition_section(
+    runs: list[dict], condition: str, out: Path, seeds: list[int], stages: tuple[Stage, ...]
+) -> list[str]:
+    """One condition's table of pipelines and its paired differences."""
     rows = [r for r in runs if r["condition"] == condition]
     names = list(dict.fromkeys(r["name"] for r in rows))
     lines = [f"## {condition}", "", "| pipeline | seeds | " + " | ".join(METRICS) + " |"]
     lines.append("| --- | --- |" + " --- |" * len(METRICS))
     for name in names:
         group = [r for r in rows if r["name"] == name]
-        lines.append(
-            f"| {name} | {len(group)} | "
-            + " | ".join(mean_std([r.get(m) for r in group]) for m in METRICS)
-            + " |"
-        )
+        cells = " | ".join(mean_std([r.get(m) for r in group]) for m in METRICS)
+        lines.append(f"| {name} | {len(group)} | {cells} |")
     if condition == "base":
         return [*lines, ""]
     lines += [
@@ -157,27 +168,26 @@ def condition_section(runs: list[dict], condition: str, out: Path, seeds: list[i
         "| pipeline − baseline | metric | mean | bootstrap 95% CI | disagreeing items | items needed |",
     ]
     lines.append("| --- | --- | --- | --- | --- | --- |")
-    for name in names[1:]:
-        baseline = "vanilla_sft_grpo" if name.endswith("_grpo") else "vanilla_sft"
-        if baseline == name:
-            continue
+    for name, baseline in comparisons(stages):
         d = discordance(out, seeds, condition, name, baseline)
         for metric in COMPARED:
             paired = paired_differences(rows, name, baseline, metric)
             if paired:
                 low, high = bootstrap_ci(list(paired.values()))
+                needed = items_needed(d, seeds=len(paired)) if d == d else "-"  # nan: no predictions
                 lines.append(
                     f"| {name} − {baseline} | {metric} | {statistics.fmean(paired.values()):+.3f} | "
-                    f"[{low:+.3f}, {high:+.3f}] | {d:.3f} | {items_needed(d, seeds=len(paired)) if d == d else '-'} |"
+                    f"[{low:+.3f}, {high:+.3f}] | {d:.3f} | {needed} |"
                 )
     return [*lines, ""]
 
 
 def report(runs: list[dict], args, budget: Budget, command: str) -> str:
+    stages = study_pipelines(budget.base, args.normalizations, args.grpo_scale)
     sections = [
         line
         for c in dict.fromkeys(r["condition"] for r in runs)
-        for line in condition_section(runs, c, Path(args.output_dir), args.seeds)
+        for line in condition_section(runs, c, Path(args.output_dir), args.seeds, stages)
     ]
     return "\n".join(
         [
