@@ -42,8 +42,8 @@ REPORT_METRICS = (
     versus("wall_clock"),
 )
 # Sized in training tokens against the from-scratch demo (2 x 1500 SFT steps, 12.1 min on 2 idle cores): a base
-# record (a description or a direct answer) carries about half the tokens of a chain-of-thought record, so the
-# base's 1000 steps cost about 500 SFT steps, and 2 x 1200 SFT steps + the base about what 2 x 1500 did.
+# record carries 0.63x the tokens of a chain-of-thought record (112 vs 180, experiments/record_tokens.py), so the
+# base's 1000 steps weigh about 630 SFT steps, and 2 x 1200 SFT steps + the base about 3030 against 3000.
 BUDGETS = {
     "full": Budget(sft_steps=1200, checkpoints=3, base=BaseStage(steps=1000, n_scenes=2000, n_test=100)),
     "quick": Budget(
