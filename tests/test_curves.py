@@ -5,8 +5,10 @@ import json
 import pytest
 
 from scale_sft.compute import COMPUTE_FILE
-from scale_sft.demo import REFERENCE, Budget, add_reach, train_sft
 from scale_sft.evaluation.curves import accuracy_curve, checkpoints, compute_to_reach
+from scale_sft.experiments.cost import add_reach, versus
+from scale_sft.experiments.pipeline import REFERENCE, Budget
+from scale_sft.experiments.stages import train_sft
 
 
 def _write(path, payload):
@@ -100,7 +102,7 @@ def test_add_reach_measures_each_pipeline_against_sft_grpo_reaching_its_own_fina
         },
         {"name": "vanilla_sft", "curve": [{"tokens": 20, "cpu_s": 2.0, "accuracy": 0.6}]},
         {
-            "name": REFERENCE,
+            "name": REFERENCE.name,
             "accuracy": 0.75,
             # reaches its own final accuracy only at its last point, after its SFT stage's points
             "curve": [
@@ -112,10 +114,10 @@ def test_add_reach_measures_each_pipeline_against_sft_grpo_reaching_its_own_fina
     add_reach(runs)
     scale, vanilla, reference = runs
     assert scale["target_accuracy"] == 0.75 and scale["tokens_to_target"] == 20
-    assert scale[f"tokens_to_target_vs_{REFERENCE}"] == pytest.approx(20 / 80)
-    assert scale[f"cpu_s_to_target_vs_{REFERENCE}"] == pytest.approx(3.0 / 12.0)
-    assert vanilla["tokens_to_target"] is None and vanilla[f"tokens_to_target_vs_{REFERENCE}"] is None
-    assert reference[f"tokens_to_target_vs_{REFERENCE}"] == 1.0
+    assert scale[versus("tokens_to_target")] == pytest.approx(20 / 80)
+    assert scale[versus("cpu_s_to_target")] == pytest.approx(3.0 / 12.0)
+    assert vanilla["tokens_to_target"] is None and vanilla[versus("tokens_to_target")] is None
+    assert reference[versus("tokens_to_target")] == 1.0
 
 
 def test_a_checkpoint_records_the_compute_a_run_of_that_many_steps_spends(

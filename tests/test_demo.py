@@ -7,20 +7,25 @@ import torch
 import transformers
 import trl
 
-from scale_sft.demo import PIPELINES, REFERENCE, REPORT_METRICS, Budget, run_demo
+from scale_sft.demo import REPORT_METRICS, run_demo
+from scale_sft.experiments.cost import versus
+from scale_sft.experiments.pipeline import REFERENCE, BaseStage, Budget, paper_pipelines
+
+PIPELINES = paper_pipelines()
 
 pytestmark = pytest.mark.integration  # runs the demo's pipelines
 
 
 def test_demo_writes_report_results_and_plots(tmp_path):
     budget = Budget(
-        n_train=40, n_test=4, sft_steps=4, grpo_steps=2, num_generations=2, max_new_tokens=12, checkpoints=1
-    )
+        n_train=40, n_test=4, sft_steps=4, grpo_steps=2, num_generations=2, max_new_tokens=12, checkpoints=1,
+        base=BaseStage(steps=2, n_scenes=8, n_test=3),
+    )  # fmt: skip
     results = run_demo(tmp_path, budget, seed=0)
 
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved == json.loads(json.dumps(results))
-    assert [r["name"] for r in saved["runs"]] == list(PIPELINES)
+    assert [r["name"] for r in saved["runs"]] == [stage.name for stage in PIPELINES]
     assert saved["wall_clock_s"] >= sum(r["train_wall_clock_s"] for r in saved["runs"] if not r["grpo"])
     for run in saved["runs"]:
         for key in REPORT_METRICS:
@@ -29,7 +34,7 @@ def test_demo_writes_report_results_and_plots(tmp_path):
         assert (tmp_path / run["name"] / "eval" / "predictions.jsonl").exists()
     by_name = {r["name"]: r for r in saved["runs"]}
     for key in ("tokens", "cpu_s", "wall_clock"):
-        assert by_name[REFERENCE][f"{key}_vs_{REFERENCE}"] == 1.0
+        assert by_name[REFERENCE.name][versus(key)] == 1.0
 
     # compute: each pipeline's cost is what its stages' run.json record; GRPO adds to its SFT stage
     sft_run = json.loads((tmp_path / "scale_sft" / "run.json").read_text())["compute"]
@@ -46,8 +51,8 @@ def test_demo_writes_report_results_and_plots(tmp_path):
         sft_run["train_tokens"] + grpo_compute["train_tokens"] + grpo_compute["generated_tokens"]
     )
     assert scale_grpo["train_cpu_s"] == pytest.approx(sft_run["cpu_s"] + grpo_compute["cpu_s"])
-    ratio = scale["train_tokens"] / by_name[REFERENCE]["train_tokens"]
-    assert scale[f"tokens_vs_{REFERENCE}"] == pytest.approx(ratio) and 0 < ratio < 1
+    ratio = scale["train_tokens"] / by_name[REFERENCE.name]["train_tokens"]
+    assert scale[versus("tokens")] == pytest.approx(ratio) and 0 < ratio < 1
 
     # accuracy against compute: each stage's step-2 checkpoint evaluated, then its final model; a GRPO curve
     # continues its SFT stage's on the compute spent from scratch
@@ -66,13 +71,19 @@ def test_demo_writes_report_results_and_plots(tmp_path):
         )
     grpo_checkpoint = json.loads((tmp_path / "scale_sft_grpo" / "checkpoint-1" / "compute.json").read_text())
     assert 0 < grpo_checkpoint["generated_tokens"] < grpo_compute["generated_tokens"]
-    assert scale["target_accuracy"] == by_name[REFERENCE]["accuracy"]
+    assert scale["target_accuracy"] == by_name[REFERENCE.name]["accuracy"]
 
     report = (tmp_path / "report.md").read_text()
+    # the paper's regime: every SFT stage fine-tunes the base, whose direct answers were scored first
+    base_dir = tmp_path / saved["base"]["dir"]
+    assert saved["base"]["n"] == 3 and (base_dir / "model.safetensors").is_file()
+    for name in ("vanilla_sft", "scale_sft"):
+        assert json.loads((tmp_path / name / "run.json").read_text())["model"] == str(base_dir)
+    assert report.splitlines()[2].startswith("Regime: the paper's, fine-tuning a pretrained base")
     assert "SFT + GRPO's final accuracy" in report
     assert f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}" in report
     assert saved["versions"] == json.loads((tmp_path / "scale_sft" / "run.json").read_text())["versions"]
-    assert all(name in report for name in PIPELINES) and "accuracy" in report
+    assert all(stage.name in report for stage in PIPELINES) and "accuracy" in report
     assert f"SCALe-SFT / (SFT + GRPO) compute: {ratio:.3f} in tokens" in report
     assert "accuracy_compute.png" in report
     for png in ("losses.png", "metrics.png", "think_lengths.png", "accuracy_compute.png"):

@@ -9,7 +9,8 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
-from scale_sft.demo import Budget, evaluate_run, train_grpo, train_sft
+from scale_sft.experiments.pipeline import Budget
+from scale_sft.experiments.stages import evaluate_run, train_grpo, train_sft
 
 BUDGET = Budget(n_train=40, n_test=6, sft_steps=4, grpo_steps=2, num_generations=2, max_new_tokens=24)
 CLOCK_KEYS = ("runtime", "per_second", "time")  # seconds measured: information, never compared

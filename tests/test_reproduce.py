@@ -1,4 +1,4 @@
-"""The study's statistics (``benchmarks/reproduce.py``): bootstrap intervals and paired differences."""
+"""The study's statistics (``experiments/reproduce.py``): bootstrap intervals and paired differences."""
 
 import sys
 from pathlib import Path
@@ -6,8 +6,11 @@ from pathlib import Path
 import pytest
 import transformers
 
+from scale_sft.experiments.cost import versus
+from scale_sft.experiments.pipeline import REFERENCE
+
 # importable by name, so the study's worker processes (spawned) can unpickle its functions
-sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.append(str(Path(__file__).resolve().parents[1] / "experiments"))
 import reproduce  # noqa: E402
 
 
@@ -71,17 +74,17 @@ def test_reach_lines_report_each_seed_and_the_mean_share_where_scale_reached_the
             "name": name,
             "target_accuracy": 0.8,
             "tokens_to_target": tokens,
-            f"tokens_to_target_vs_{reproduce.REFERENCE}": share,
-            f"cpu_s_to_target_vs_{reproduce.REFERENCE}": None if share is None else share / 2,
+            versus("tokens_to_target"): share,
+            versus("cpu_s_to_target"): None if share is None else share / 2,
         }
 
     runs = [
         row(0, "scale_sft", 2e6, 0.25),
-        row(0, reproduce.REFERENCE, 8e6, 1.0),
+        row(0, REFERENCE.name, 8e6, 1.0),
         row(1, "scale_sft", None, None),
-        row(1, reproduce.REFERENCE, 6e6, 1.0),
+        row(1, REFERENCE.name, 6e6, 1.0),
         row(2, "scale_sft", 3e6, 0.75),
-        row(2, reproduce.REFERENCE, 4e6, 1.0),
+        row(2, REFERENCE.name, 4e6, 1.0),
     ]
     lines = reproduce.reach_lines(runs)
     assert lines[2] == "| 0 | 0.800 | 2.00 | 8.00 | 0.250 | 0.125 |"
@@ -106,8 +109,8 @@ def test_the_study_runs_end_to_end_at_smoke_budget_two_seeds_at_once(tmp_path, m
 
     runs = json.loads((out / "results.json").read_text())
     text = results.read_text()
-    expected = [(0, n) for n in (*reproduce.SFT_PIPELINES, *reproduce.GRPO_PIPELINES)]
-    expected += [(1, n) for n in reproduce.SFT_PIPELINES]
+    expected = [(0, s.name) for s in reproduce.PIPELINES]
+    expected += [(1, s.name) for s in reproduce.PIPELINES if s.trainer == "sft"]
     assert [(r["seed"], r["name"]) for r in runs] == expected
     # smoke: SFT checkpoint at step 2 of 4; GRPO at step 1 of 2, after its SFT stage's points
     for run in runs:
@@ -116,7 +119,10 @@ def test_the_study_runs_end_to_end_at_smoke_budget_two_seeds_at_once(tmp_path, m
     for run in (r for r in runs if not r["grpo"]):  # each SFT run's last logged segment losses
         logs = json.loads((out / f"seed{run['seed']}" / run["name"] / "trainer_state.json").read_text())
         last = [h for h in logs["log_history"] if "loss_think" in h][-1]
-        assert (run["final_loss_think"], run["final_loss_answer"]) == (last["loss_think"], last["loss_answer"])
+        assert (run["final_loss_think"], run["final_loss_answer"]) == (
+            last["loss_think"],
+            last["loss_answer"],
+        )
     assert "final_loss_think" in text
     for section in ("## Paired differences", "## Compute: SCALe-SFT / (SFT + GRPO)", "## Compute to reach"):
         assert section in text

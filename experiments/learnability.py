@@ -1,6 +1,6 @@
 """Which synthetic tasks a tiny Qwen2.5-VL trained from scratch learns on CPU, and at which learning rate.
 
-    .venv/bin/python benchmarks/learnability.py [--steps 600] [--probes NAME ...] [--out FILE]
+    .venv/bin/python experiments/learnability.py [--steps 600] [--probes NAME ...] [--out FILE]
 
 The evidence behind the synthetic task's design (``scale_sft.data.synthetic``) and the demo's learning rate:
 each probe trains a fresh tiny model with AdamW (token-mean loss, constant learning rate after 20 warm-up
@@ -15,7 +15,7 @@ at the end. A task is learned when that loss falls well below its early plateau.
   loss in nats per answer at step 100 and at the end (``-`` for the other probes), since the long traces
   dominate the total.
 
-Writes ``benchmarks/LEARNABILITY.md``.
+Writes ``experiments/LEARNABILITY.md``.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=600)
     parser.add_argument("--probes", nargs="+", choices=PROBES, default=list(PROBES[:3]))
-    parser.add_argument("--out", default=str(ROOT / "benchmarks" / "LEARNABILITY.md"))
+    parser.add_argument("--out", default=str(ROOT / "experiments" / "LEARNABILITY.md"))
     args = parser.parse_args()
     torch.set_num_threads(2)
 
@@ -166,10 +166,10 @@ def main() -> None:
         ]
     )
     out = Path(args.out)
-    command = f".venv/bin/python benchmarks/learnability.py --steps {args.steps} --probes " + " ".join(
+    command = f".venv/bin/python experiments/learnability.py --steps {args.steps} --probes " + " ".join(
         f"'{p}'" for p in args.probes
     )
-    if out.resolve() != (ROOT / "benchmarks" / "LEARNABILITY.md").resolve():
+    if out.resolve() != (ROOT / "experiments" / "LEARNABILITY.md").resolve():
         command += f" --out {out.relative_to(ROOT) if out.is_relative_to(ROOT) else out}"
     out.write_text(
         "# Learnability probes\n\n"

@@ -1,7 +1,7 @@
 """The seeded study: vanilla SFT, SCALe-SFT and the adaptive answer weight over at least 5 seeds, both + GRPO
 over at least 3, on the synthetic task with the paper's imbalance; paired differences with bootstrap CIs.
 
-    .venv/bin/python benchmarks/reproduce.py [--seeds 0 1 2 3 4] [--grpo_seeds 0 1 2] [--task imbalanced]
+    .venv/bin/python experiments/reproduce.py [--seeds 0 1 2 3 4] [--grpo_seeds 0 1 2] [--task imbalanced]
         [--budget study|smoke] [--output_dir runs/reproduce] [--results docs/RESULTS.md] [--resume] [--jobs N]
 
 For every seed: a fresh tiny model (tokenizer trained on the task's corpus) and dataset, then vanilla SFT,
@@ -35,20 +35,20 @@ from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
-from scale_sft.demo import (
-    REFERENCE,
-    Budget,
-    add_ratios,
-    add_reach,
-    build_inputs,
-    evaluate_run,
-    pipeline_curve,
-    plot_accuracy_compute,
-    run_record,
-    train_grpo,
-    train_sft,
-)
 from scale_sft.evaluation.compare import plot_runs
+from scale_sft.experiments.cost import add_ratios, add_reach, versus
+from scale_sft.experiments.pipeline import (
+    REFERENCE,
+    SCALE_SFT,
+    SCALE_SFT_GRPO,
+    VANILLA_SFT,
+    VANILLA_SFT_GRPO,
+    Budget,
+    Stage,
+    in_training_order,
+)
+from scale_sft.experiments.plots import plot_accuracy_compute
+from scale_sft.experiments.stages import build_inputs, pipeline_row
 from scale_sft.run_record import versions_line
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,12 +73,10 @@ BUDGETS = {
         n_train=40, n_test=4, sft_steps=4, grpo_steps=2, num_generations=2, max_new_tokens=16, checkpoints=1
     ),
 }
-SFT_PIPELINES = {  # name: (loss method, extra ScaleSFTConfig fields)
-    "vanilla_sft": ("vanilla", {}),
-    "scale_sft": ("scale", {}),
-    "adaptive_sft": ("scale", {"answer_weight_schedule": "adaptive"}),
-}
-GRPO_PIPELINES = {"vanilla_sft_grpo": "vanilla_sft", "scale_sft_grpo": "scale_sft"}  # name: SFT stage
+ADAPTIVE_SFT = Stage(
+    "adaptive_sft", "sft", loss_method="scale", config=(("answer_weight_schedule", "adaptive"),)
+)
+PIPELINES = in_training_order((VANILLA_SFT, SCALE_SFT, ADAPTIVE_SFT, VANILLA_SFT_GRPO, SCALE_SFT_GRPO))
 METRICS = (
     "accuracy",
     "reasoning_correct_rate",
@@ -92,13 +90,16 @@ METRICS = (
     "train_cpu_s",
     "train_wall_clock_s",
 )
-COMPARISONS = (  # (pipeline, baseline): what the study asks
-    ("scale_sft", "vanilla_sft"),
-    ("adaptive_sft", "vanilla_sft"),
-    ("adaptive_sft", "scale_sft"),
-    ("scale_sft", "vanilla_sft_grpo"),
-    ("vanilla_sft_grpo", "vanilla_sft"),
-    ("scale_sft_grpo", "scale_sft"),
+COMPARISONS = tuple(  # (pipeline, baseline): what the study asks
+    (a.name, b.name)
+    for a, b in (
+        (SCALE_SFT, VANILLA_SFT),
+        (ADAPTIVE_SFT, VANILLA_SFT),
+        (ADAPTIVE_SFT, SCALE_SFT),
+        (SCALE_SFT, VANILLA_SFT_GRPO),
+        (VANILLA_SFT_GRPO, VANILLA_SFT),
+        (SCALE_SFT_GRPO, SCALE_SFT),
+    )
 )
 COMPARED = ("accuracy", "reasoning_correct_rate", "malformed_rate")
 
@@ -135,39 +136,20 @@ def final_losses(run_dir: Path) -> dict:
 
 def run_seed(out: Path, budget: Budget, seed: int, task: str, with_grpo: bool, resume: bool) -> list[dict]:
     """Every pipeline of one seed (reusing the finished ones with ``resume``); returns their rows."""
-    pipelines = (*SFT_PIPELINES, *GRPO_PIPELINES)
-    done = {name for name in pipelines if resume and (out / name / "eval" / "metrics.json").is_file()}
     model, data = out / "tiny-qwen2_5_vl", out / "data"
     if not (resume and model.is_dir() and data.is_dir()):
         model, data = build_inputs(out, budget, seed, task)
     rows = []
-    for name, (method, overrides) in SFT_PIPELINES.items():
-        if name not in done:
-            print(f"\n=== seed {seed}: {name} ===", flush=True)
-            train_sft(model, data, out / name, method, budget, seed, **overrides)
-            evaluate_run(out / name, data, out / name / "eval", budget)
-        rows.append(
-            {
-                **run_record(out, name),
-                **final_losses(out / name),
-                "curve": pipeline_curve(out, name, data, budget),
-            }
-        )
-    for name, sft_stage in GRPO_PIPELINES.items() if with_grpo else ():
-        if name not in done:
-            print(f"\n=== seed {seed}: {name} ===", flush=True)
-            train_grpo(out / sft_stage, data, out / name, budget, seed)
-            evaluate_run(out / name, data, out / name / "eval", budget)
-        rows.append(
-            {**run_record(out, name, sft_stage), "curve": pipeline_curve(out, name, data, budget, sft_stage)}
-        )
+    for stage in (s for s in PIPELINES if with_grpo or s.trainer == "sft"):
+        row = pipeline_row(out, stage, model, data, budget, seed, resume, label=f"seed {seed}: ")
+        rows.append({**row, **(final_losses(out / stage.name) if stage.trainer == "sft" else {})})
     if with_grpo:
         add_ratios(rows)
         add_reach(rows)
     return [{"seed": seed, **row} for row in rows]
 
 
-def _mean_std(values: list[float]) -> str:
+def mean_std(values: list[float]) -> str:
     values = [v for v in values if v is not None]
     if not values:
         return "-"
@@ -206,7 +188,7 @@ def reach_lines(runs: list[dict]) -> list[str]:
     names = list(dict.fromkeys(r["name"] for r in runs))
     lines = [
         "| seed | target accuracy | " + " | ".join(f"{n} tokens (M)" for n in names)
-        + f" | scale_sft / {REFERENCE}: tokens | CPU seconds |",
+        + f" | {SCALE_SFT.name} / {REFERENCE.name}: tokens | CPU seconds |",
         "| --- | --- |" + " --- |" * (len(names) + 2),
     ]  # fmt: skip
     shares = []
@@ -218,12 +200,12 @@ def reach_lines(runs: list[dict]) -> list[str]:
             else f"{by_name[n]['tokens_to_target'] / 1e6:.2f}"
             for n in names
         ]
-        scale = by_name["scale_sft"]
-        share = [scale[f"{k}_to_target_vs_{REFERENCE}"] for k in ("tokens", "cpu_s")]
+        scale = by_name[SCALE_SFT.name]
+        share = [scale[versus(f"{k}_to_target")] for k in ("tokens", "cpu_s")]
         shares.append(share)
         share_cells = ["not reached" if v is None else f"{v:.3f}" for v in share]
         lines.append(
-            f"| {seed} | {by_name[REFERENCE]['target_accuracy']:.3f} | "
+            f"| {seed} | {by_name[REFERENCE.name]['target_accuracy']:.3f} | "
             + " | ".join(cells + share_cells)
             + " |"
         )
@@ -249,7 +231,7 @@ def report(runs: list[dict], args, budget: Budget, command: str, figures: Path) 
     ]
     for name in names:
         rows = [r for r in runs if r["name"] == name]
-        cells = " | ".join(_mean_std([r.get(m) for r in rows]) for m in METRICS)
+        cells = " | ".join(mean_std([r.get(m) for r in rows]) for m in METRICS)
         lines.append(f"| {name} | {len(rows)} | {cells} |")
     diffs = [
         "| pipeline − baseline | metric | per-seed differences | mean | bootstrap 95% CI | distinguishable from 0 |",
@@ -267,22 +249,25 @@ def report(runs: list[dict], args, budget: Budget, command: str, figures: Path) 
                 f"| {pipeline} − {baseline} | {metric} | {per_seed} | {statistics.fmean(paired.values()):+.3f} "
                 f"| [{low:+.3f}, {high:+.3f}] | {verdict} |"
             )
-    ratios = [r for r in runs if r["name"] == "scale_sft" and f"tokens_vs_{REFERENCE}" in r]
+    ratios = [r for r in runs if r["name"] == SCALE_SFT.name and versus("tokens") in r]
     ratio_lines = [
-        f"- seed {r['seed']}: {r[f'tokens_vs_{REFERENCE}']:.3f} in tokens, {r[f'cpu_s_vs_{REFERENCE}']:.3f} in CPU "
-        f"seconds ({r[f'wall_clock_vs_{REFERENCE}']:.3f} in wall-clock, information only)"
+        f"- seed {r['seed']}: {r[versus('tokens')]:.3f} in tokens, {r[versus('cpu_s')]:.3f} in CPU "
+        f"seconds ({r[versus('wall_clock')]:.3f} in wall-clock, information only)"
         for r in ratios
     ]
     if ratios:
-        mean_tokens = statistics.fmean(r[f"tokens_vs_{REFERENCE}"] for r in ratios)
-        mean_cpu = statistics.fmean(r[f"cpu_s_vs_{REFERENCE}"] for r in ratios)
+        mean_tokens = statistics.fmean(r[versus("tokens")] for r in ratios)
+        mean_cpu = statistics.fmean(r[versus("cpu_s")] for r in ratios)
         ratio_lines.append(f"- mean: {mean_tokens:.3f} in tokens, {mean_cpu:.3f} in CPU seconds")
     relative = figures.relative_to(Path(args.results).resolve().parent)
     return (
         "# Seeded study\n\n"
+        "From scratch: the tiny model learns to see, to write and to reason at once, a regime the paper does not "
+        "study (it fine-tunes instruct models). `experiments/base_study.py` runs the paper's regime, fine-tuning "
+        "a pretrained base (docs/DEMO.md).\n\n"
         f"Command: `{command}`\n\n{versions_line()}\n\n"
         f"Task `{args.task}`, budget {asdict(budget)}; seeds {args.seeds} (GRPO pipelines: {args.grpo_seeds}); "
-        "method in the docstring of `benchmarks/reproduce.py`. Tokens are those through forward/backward "
+        "method in the docstring of `experiments/reproduce.py`. Tokens are those through forward/backward "
         "passes plus GRPO's generated ones; CPU seconds are the training processes' (both summed over the "
         "pipeline's stages).\n\n## Pipelines (mean ± standard deviation over seeds)\n\n"
         + "\n".join(lines)
@@ -385,7 +370,7 @@ def main() -> None:
         parser.error("--grpo_seeds must be among --seeds.")
     budget = BUDGETS[args.budget]
     command = (
-        f".venv/bin/python benchmarks/reproduce.py --seeds {' '.join(map(str, args.seeds))} "
+        f".venv/bin/python experiments/reproduce.py --seeds {' '.join(map(str, args.seeds))} "
         f"--grpo_seeds {' '.join(map(str, args.grpo_seeds))} --task {args.task} --budget {args.budget}"
         + (f" --jobs {args.jobs}" if args.jobs > 1 else "")
     )

@@ -1,0 +1,247 @@
+"""The seeded study in the paper's regime: every pipeline fine-tunes a pretrained base, on clean and noisy traces.
+
+    .venv/bin/python experiments/base_study.py [--seeds 0 1 2 3 4] [--grpo_seeds 0 1 2] [--noise 0.2]
+        [--normalizations sample step] [--grpo_scale sample] [--image_control blank] [--budget study|smoke]
+        [--output_dir runs/base_study] [--results docs/RESULTS_BASE.md]
+
+Per seed: a tiny model (tokenizer trained on the imbalanced task's corpus) and its pretrained base (a
+``BaseStage``: vanilla SFT on scene descriptions and direct answers, no traces), built once and shared by every
+condition of the seed. Per trace condition, ``clean`` (no noise) and ``noisy`` (a ``--noise`` share of traces
+carry a wrong intermediate statement or an irrelevant digression, the gold answer kept, as distilled cold-start
+traces do), the seed's dataset and, all from the base: vanilla SFT, SCALe-SFT per normalisation
+(``segment_normalization``: ``sample``, each segment's mean per sample; ``step``, each segment's token mean over
+the optimizer step); on GRPO seeds, GRPO after vanilla SFT and after SCALe-SFT with ``--grpo_scale`` (pick the
+better normalisation from the SFT rows first). Every final model is evaluated on the seed's test split and
+again with ``--image_control`` (the image blanked), so the table shows how much accuracy comes from looking.
+
+The report gives, per condition, mean ± standard deviation per pipeline, paired differences with percentile
+bootstrap 95% intervals (as ``experiments/reproduce.py``), the base's accuracy answering directly and its
+image-blind gap, and the number of test items the measured disagreement between paired models calls for. The
+study always resumes: every stage with its evaluation on disk is reused, so an interrupted run continues (delete
+``--output_dir`` to start over). The from-scratch study (``experiments/reproduce.py``) gives the scratch rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from reproduce import bootstrap_ci, mean_std, paired_differences
+
+from scale_sft.experiments.base import base_budget, base_dir
+from scale_sft.experiments.pipeline import BaseStage, Budget, Stage, in_training_order, paper_pipelines
+from scale_sft.experiments.stages import base_metrics, build_data, build_model, evaluate_run, pipeline_row
+
+ROOT = Path(__file__).resolve().parent.parent
+TASK = "imbalanced"
+BUDGETS = {
+    # SFT and GRPO as in the from-scratch study; 1,000 test items (see `items_needed`); no checkpoint curves
+    "study": Budget(
+        n_train=3000, n_test=1000, sft_steps=500, grpo_steps=40, num_generations=8, grpo_prompts_per_step=4,
+        grpo_learning_rate=1e-4, grpo_temperature=0.7, max_new_tokens=512, checkpoints=0,
+        base=BaseStage(steps=1000, n_scenes=2000, n_test=1000),
+    ),
+    "smoke": Budget(
+        n_train=24, n_test=3, sft_steps=2, grpo_steps=1, num_generations=2, max_new_tokens=12, checkpoints=0,
+        base=BaseStage(steps=2, n_scenes=8, n_test=3),
+    ),
+}  # fmt: skip
+METRICS = ("accuracy", "accuracy_blind", "image_gap", "malformed_rate", "loop_rate", "think_tokens_mean")
+COMPARED = ("accuracy", "malformed_rate")
+
+
+def study_pipelines(base: BaseStage, normalizations: list[str], grpo_scale: str | None) -> tuple[Stage, ...]:
+    """Vanilla SFT, SCALe-SFT per segment normalisation, and (``grpo_scale`` set) GRPO after vanilla SFT and
+    after SCALe-SFT with that normalisation; all from ``base``."""
+    vanilla, _, vanilla_grpo, _ = paper_pipelines(base)
+    scale = {
+        n: Stage(f"scale_{n}_sft", "sft", "scale", config=(("segment_normalization", n),), after=base)
+        for n in normalizations
+    }
+    grpo = (
+        ()
+        if grpo_scale is None
+        else (vanilla_grpo, Stage(f"scale_{grpo_scale}_sft_grpo", "grpo", after=scale[grpo_scale]))
+    )
+    return in_training_order((vanilla, *scale.values(), *grpo))
+
+
+def evaluate_blind(out: Path, data: Path, budget: Budget, control: str) -> dict:
+    """The final model of ``out`` scored with ``control`` applied to its images (kept in ``eval_blind``)."""
+    if control == "none":
+        return {}
+    metrics_file = out / "eval_blind" / "metrics.json"
+    if not metrics_file.is_file():
+        evaluate_run(out, data, out / "eval_blind", budget, image_control=control)
+    blind = json.loads(metrics_file.read_text())["overall"]["accuracy"]
+    return {"accuracy_blind": blind}
+
+
+def run_seed(out: Path, budget: Budget, seed: int, conditions: dict[str, float], args) -> list[dict]:
+    """Every condition and pipeline of one seed (finished stages reused); returns their rows."""
+    model = out / "tiny-qwen2_5_vl"
+    if not model.is_dir():
+        build_model(out, seed, TASK)
+    rows = []
+    for condition, noise in conditions.items():
+        cond_dir = out / condition
+        data = cond_dir / "data"
+        if not data.is_dir():
+            build_data(data, budget, seed, TASK, **({"noise": noise} if noise else {}))
+        grpo_scale = args.grpo_scale if seed in args.grpo_seeds else None
+        for stage in study_pipelines(budget.base, args.normalizations, grpo_scale):
+            row = pipeline_row(
+                cond_dir, stage, model, data, budget, seed, resume=True, label=f"seed {seed} {condition}: "
+            )
+            row |= evaluate_blind(cond_dir / stage.name, data, budget, args.image_control)
+            if "accuracy_blind" in row:
+                row["image_gap"] = row["accuracy"] - row["accuracy_blind"]
+            rows.append({"seed": seed, "condition": condition, **row})
+    base = base_metrics(budget.base, model, seed)
+    path = base_dir(model, budget.base, seed)
+    base |= evaluate_blind(
+        path, path.with_name(f"{path.name}-data"), base_budget(budget.base), args.image_control
+    )
+    if "accuracy_blind" in base:
+        base["image_gap"] = base["accuracy"] - base["accuracy_blind"]
+    rows.append({"seed": seed, "condition": "base", "name": "base (direct answers)", **base})
+    return rows
+
+
+def correct_items(run_dir: Path) -> dict[int, bool]:
+    """Which test items the run's final model answered correctly, by record index."""
+    rows = (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()
+    return {json.loads(r)["index"]: json.loads(r)["correct"] for r in rows}
+
+
+def items_needed(discordance: float, difference: float = 0.03, seeds: int = 5, z: float = 2.0) -> int:
+    """Test items per seed at which a paired accuracy ``difference`` is ``z`` standard errors of item sampling
+    when averaged over ``seeds``: two models scored on the same n items that disagree on a share d of them
+    have a difference whose item-sampling standard error is at most sqrt(d / n) per seed."""
+    return math.ceil(z**2 * discordance / (difference**2 * seeds))
+
+
+def discordance(out: Path, seeds: list[int], condition: str, a: str, b: str) -> float:
+    """The share of test items on which pipelines ``a`` and ``b`` of the same seed disagree (one right)."""
+    shares = []
+    for seed in seeds:
+        dirs = [out / f"seed{seed}" / condition / name for name in (a, b)]
+        if all((d / "eval" / "predictions.jsonl").is_file() for d in dirs):
+            ca, cb = correct_items(dirs[0]), correct_items(dirs[1])
+            shares.append(sum(ca[i] != cb[i] for i in ca) / len(ca))
+    return statistics.fmean(shares) if shares else float("nan")
+
+
+def comparisons(stages: tuple[Stage, ...]) -> list[tuple[str, str]]:
+    """(pipeline, baseline) pairs the study asks about: each SCALe-SFT against vanilla SFT, the step
+    normalisation against the sample one, each GRPO pipeline against its SFT stage, SCALe + GRPO against
+    vanilla + GRPO."""
+    sft = [s for s in stages if s.trainer == "sft"]
+    grpo = [s for s in stages if s.trainer == "grpo"]
+    pairs = [(s.name, sft[0].name) for s in sft[1:]]
+    pairs += [(b.name, a.name) for a, b in zip(sft[1:], sft[2:], strict=False)]
+    pairs += [(g.name, g.after.name) for g in grpo]
+    return pairs + [(b.name, a.name) for a, b in zip(grpo, grpo[1:], strict=False)]
+
+
+def condition_section(
+    runs: list[dict], condition: str, out: Path, seeds: list[int], stages: tuple[Stage, ...]
+) -> list[str]:
+    """One condition's table of pipelines and its paired differences."""
+    rows = [r for r in runs if r["condition"] == condition]
+    names = list(dict.fromkeys(r["name"] for r in rows))
+    lines = [f"## {condition}", "", "| pipeline | seeds | " + " | ".join(METRICS) + " |"]
+    lines.append("| --- | --- |" + " --- |" * len(METRICS))
+    for name in names:
+        group = [r for r in rows if r["name"] == name]
+        cells = " | ".join(mean_std([r.get(m) for r in group]) for m in METRICS)
+        lines.append(f"| {name} | {len(group)} | {cells} |")
+    if condition == "base":
+        return [*lines, ""]
+    lines += [
+        "",
+        "| pipeline − baseline | metric | mean | bootstrap 95% CI | disagreeing items | items needed |",
+    ]
+    lines.append("| --- | --- | --- | --- | --- | --- |")
+    for name, baseline in comparisons(stages):
+        d = discordance(out, seeds, condition, name, baseline)
+        for metric in COMPARED:
+            paired = paired_differences(rows, name, baseline, metric)
+            if paired:
+                low, high = bootstrap_ci(list(paired.values()))
+                needed = items_needed(d, seeds=len(paired)) if d == d else "-"  # nan: no predictions
+                lines.append(
+                    f"| {name} − {baseline} | {metric} | {statistics.fmean(paired.values()):+.3f} | "
+                    f"[{low:+.3f}, {high:+.3f}] | {d:.3f} | {needed} |"
+                )
+    return [*lines, ""]
+
+
+def report(runs: list[dict], args, budget: Budget, command: str) -> str:
+    stages = study_pipelines(budget.base, args.normalizations, args.grpo_scale)
+    sections = [
+        line
+        for c in dict.fromkeys(r["condition"] for r in runs)
+        for line in condition_section(runs, c, Path(args.output_dir), args.seeds, stages)
+    ]
+    return "\n".join(
+        [
+            "# Seeded study in the paper's regime (fine-tuning a pretrained base)",
+            "",
+            f"Command: `{command}`",
+            "",
+            f"Task `{TASK}`, budget {asdict(budget)}; seeds {args.seeds} (GRPO: {args.grpo_seeds}); noisy traces: "
+            f"{args.noise}; image control `{args.image_control}` (`accuracy_blind`; `image_gap` = accuracy − "
+            "accuracy_blind); method in the docstring of `experiments/base_study.py`. `items needed`: test items "
+            "per seed at which the difference in the first column is two item-sampling standard errors, given "
+            "the measured share of items the two models disagree on (`items_needed`).",
+            "",
+            *sections,
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--grpo_seeds", type=int, nargs="*", default=[0, 1, 2])
+    parser.add_argument(
+        "--noise",
+        type=float,
+        default=0.2,
+        help="Share of noisy traces in the noisy condition; 0: clean only.",
+    )
+    parser.add_argument("--normalizations", nargs="+", choices=("sample", "step"), default=["sample", "step"])
+    parser.add_argument("--grpo_scale", choices=("sample", "step"), default="sample")
+    parser.add_argument("--image_control", choices=("blank", "shuffle", "none"), default="blank")
+    parser.add_argument("--budget", choices=sorted(BUDGETS), default="study")
+    parser.add_argument("--output_dir", default="runs/base_study")
+    parser.add_argument("--results", default=str(ROOT / "docs" / "RESULTS_BASE.md"))
+    args = parser.parse_args(argv)
+    if not set(args.grpo_seeds) <= set(args.seeds):
+        parser.error("--grpo_seeds must be among --seeds.")
+    if args.grpo_scale not in args.normalizations:
+        parser.error("--grpo_scale must be one of --normalizations.")
+    budget = BUDGETS[args.budget]
+    conditions = {"clean": 0.0, **({"noisy": args.noise} if args.noise else {})}
+    command = " ".join(
+        [".venv/bin/python experiments/base_study.py", *(argv if argv is not None else sys.argv[1:])]
+    )
+    print(f"Study: {command}", flush=True)
+    output_dir = Path(args.output_dir)
+    runs = []
+    for seed in args.seeds:
+        runs += run_seed(output_dir / f"seed{seed}", budget, seed, conditions, args)
+        (output_dir / "results.json").write_text(json.dumps(runs, indent=2))
+    text = report(runs, args, budget, command)
+    Path(args.results).write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
