@@ -1,0 +1,125 @@
+"""The lmms-eval tasks shipped in scale_sft/lmms_tasks, run by lmms-eval itself on local published-schema copies.
+
+lmms-eval pins heavy dependencies, so it lives in its own environment: `make test-lmms-eval` creates it and runs
+this file; elsewhere the file is skipped. The tasks are run through lmms-eval's command line (task loading,
+`process_docs`, prompts, `process_results`, aggregation): once replaying given generations (its `from_log`
+model), whose scores must equal `scale-sft eval`'s scoring of the same texts, and once generating with a tiny
+trained checkpoint on CPU (its `huggingface` model), the command docs/LMMS_EVAL.md documents.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fixtures_sources import published_copy
+
+pytest.importorskip("lmms_eval", reason="lmms-eval is not installed (make test-lmms-eval)")
+
+from scale_sft.evaluation.benchmarks import get_benchmark, load_records  # noqa: E402
+from scale_sft.evaluation.runner import score_records  # noqa: E402
+from scale_sft.evaluation.scoring import Generation, aggregate  # noqa: E402
+from scale_sft.lmms_tasks import TASKS_DIR  # noqa: E402
+
+pytestmark = pytest.mark.integration  # starts lmms-eval processes
+
+IMAGE_COLUMNS = {"scienceqa_img": ("image",), "iconqa": ("query_image", "choice_image_0", "choice_image_1")}
+TASKS = {"scienceqa_img": "scienceqa_img_cot", "iconqa": "iconqa_cot"}
+METRICS = {"scienceqa_img": ("accuracy", "accuracy_strict", "malformed_rate"), "iconqa": ("accuracy", "malformed_rate")}
+
+
+def _local_tasks(folder: Path, copies: dict[str, Path]) -> Path:
+    """The documented way to run a shipped task on a local copy: a YAML that includes it, with the data path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for benchmark, data in copies.items():
+        task = TASKS[benchmark]
+        (folder / f"{task}_local.yaml").write_text(
+            f"include: {TASKS_DIR / f'{task}.yaml'}\ntask: {task}_local\ndataset_path: {data}\n"
+            "dataset_kwargs:\n  load_from_disk: true\n"
+        )
+    return folder
+
+
+def _lmms_eval(tmp_path: Path, copies: dict[str, Path], model: str, model_args: str, *flags: str) -> dict:
+    """Run `python -m lmms_eval` on the local tasks; return its results JSON."""
+    out = tmp_path / "lmms_out"
+    tasks = ",".join(f"{TASKS[b]}_local" for b in copies)
+    command = [sys.executable, "-m", "lmms_eval", "--model", model, "--model_args", model_args, "--tasks", tasks,
+               "--include_path", str(_local_tasks(tmp_path / "tasks", copies)), "--batch_size", "1",
+               "--output_path", str(out), "--verbosity", "WARNING", *flags]  # fmt: skip
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900)
+    results = list(out.rglob("*_results.json"))  # lmms-eval logs an evaluation error and still exits with 0
+    assert done.returncode == 0 and len(results) == 1, done.stdout[-3000:] + done.stderr[-6000:]
+    return json.loads(results[0].read_text())
+
+
+def _scored(benchmark: str, data: Path, texts: list[str]) -> dict:
+    """`scale-sft eval`'s records and scoring (runner.score_records, aggregate) on the given generation texts."""
+    bench = get_benchmark(benchmark, "test", data=str(data))
+    records, _, _ = load_records(bench)
+    assert len(texts) == len(records)
+    generations = [[Generation(text, [], 0, 0, False)] for text in texts]
+    return aggregate(score_records(records, generations, bench))["overall"]
+
+
+def _lmms_metrics(results: dict, benchmark: str) -> dict:
+    numbers = results["results"][f"{TASKS[benchmark]}_local"]
+    return {metric: numbers[f"{metric},none"] for metric in METRICS[benchmark]}
+
+
+@pytest.fixture
+def copies(scienceqa_jsonl, iconqa_json, tmp_path) -> dict[str, Path]:
+    """Both benchmarks' fixture records saved as the hub serves them (conftest: a few kept, some unconvertible)."""
+    return {
+        benchmark: published_copy(source, tmp_path / benchmark, IMAGE_COLUMNS[benchmark])
+        for benchmark, source in (("scienceqa_img", scienceqa_jsonl), ("iconqa", iconqa_json))
+    }
+
+
+# Given generations, one per kept record in order. ScienceQA (gold A, C): the letter, then the choice text (ours:
+# right; LMMs-Eval's letter rule: wrong). IconQA (gold B = 4:00, B, 6, triangle; its choose_img record without
+# `choices` is not kept: a stored image has no file name to match): a choice text, an answer before a stray
+# `</think>` (LMMs-Eval's default reasoning stripping would keep only what follows it; the tasks turn it off), a
+# number in another form, reasoning never closed (malformed).
+REPLAYED = {
+    "scienceqa_img": ["<think>\nGrass makes food.\n</think>\n<answer>A</answer>", "<think>\nThe west.\n</think>\n<answer>Utah</answer>"],
+    "iconqa": [
+        "<think>\nThe short hand is at 4.\n</think>\n<answer>4:00</answer>",
+        "<answer>B</answer>\n</think>",
+        "<think>\nI count them.\n</think>\n<answer>6.0</answer>",
+        "<think>\nThree sides, so",
+    ],
+}  # fmt: skip
+
+
+def test_replayed_generations_score_as_scale_sft_eval_scores_them(copies, tmp_path):
+    logs = tmp_path / "logs"
+    for benchmark, texts in REPLAYED.items():  # the log layout lmms-eval's `from_log` model reads
+        log = {"args": {"model": "replay", "model_args": "", "limit": None}, "time": "0101_0000",
+               "model_configs": {"task": f"{TASKS[benchmark]}_local"},
+               "logs": [{"doc_id": k, "resps": [[text]]} for k, text in enumerate(texts)]}  # fmt: skip
+        (logs / benchmark).mkdir(parents=True)
+        (logs / benchmark / "log.json").write_text(json.dumps(log))
+    results = _lmms_eval(tmp_path, copies, "from_log", f"logs={logs}")
+    for benchmark, texts in REPLAYED.items():
+        ours = _scored(benchmark, copies[benchmark], texts)
+        assert _lmms_metrics(results, benchmark) == pytest.approx({m: ours[m] for m in METRICS[benchmark]})
+    assert _lmms_metrics(results, "scienceqa_img") == {"accuracy": 1.0, "accuracy_strict": 0.5, "malformed_rate": 0.0}
+    iconqa = _lmms_metrics(results, "iconqa")
+    assert iconqa == {"accuracy": 0.75, "malformed_rate": 0.25}
+
+
+def test_documented_command_evaluates_a_trained_checkpoint(copies, trained_qwen_dir, tmp_path):
+    model_args = f"pretrained={trained_qwen_dir},device=cpu,device_map=cpu"
+    results = _lmms_eval(tmp_path, copies, "huggingface", model_args, "--log_samples",
+                         "--gen_kwargs", "max_new_tokens=24")  # fmt: skip
+    for benchmark in TASKS:
+        [samples] = (tmp_path / "lmms_out").rglob(f"*_samples_{TASKS[benchmark]}_local.jsonl")
+        rows = sorted((json.loads(line) for line in samples.read_text().splitlines()), key=lambda r: r["doc_id"])
+        texts = [row["resps"][0][0] if isinstance(row["resps"][0], list) else row["resps"][0] for row in rows]
+        ours = _scored(benchmark, copies[benchmark], texts)  # every kept record was asked, in order
+        assert _lmms_metrics(results, benchmark) == pytest.approx({m: ours[m] for m in METRICS[benchmark]})
+        assert all("Think step by step inside <think> </think> tags" in json.dumps(row) for row in rows)
