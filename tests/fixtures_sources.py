@@ -194,7 +194,8 @@ def published_copy(source_file: Path, out: Path, image_columns: tuple[str, ...])
     import datasets
 
     text = source_file.read_text()
-    records = [json.loads(line) for line in text.splitlines()] if source_file.suffix == ".jsonl" else json.loads(text)
+    jsonl = source_file.suffix == ".jsonl"
+    records = [json.loads(line) for line in text.splitlines()] if jsonl else json.loads(text)
     for record in records:
         for column in image_columns:
             path = source_file.parent / record[column] if record.get(column) else None

@@ -4,7 +4,7 @@ lmms-eval pins heavy dependencies, so it lives in its own environment: `make tes
 this file; elsewhere the file is skipped. The tasks are run through lmms-eval's command line (task loading,
 `process_docs`, prompts, `process_results`, aggregation): once replaying given generations (its `from_log`
 model), whose scores must equal `scale-sft eval`'s scoring of the same texts, and once generating with a tiny
-trained checkpoint on CPU (its `huggingface` model), the command docs/LMMS_EVAL.md documents.
+trained checkpoint on CPU (its `qwen2_5_vl` model), the command docs/LMMS_EVAL.md documents.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from fixtures_sources import published_copy
 
 pytest.importorskip("lmms_eval", reason="lmms-eval is not installed (make test-lmms-eval)")
 
+from scale_sft.data.format import message_text  # noqa: E402
 from scale_sft.evaluation.benchmarks import get_benchmark, load_records  # noqa: E402
 from scale_sft.evaluation.runner import score_records  # noqa: E402
 from scale_sft.evaluation.scoring import Generation, aggregate  # noqa: E402
@@ -28,7 +29,10 @@ pytestmark = pytest.mark.integration  # starts lmms-eval processes
 
 IMAGE_COLUMNS = {"scienceqa_img": ("image",), "iconqa": ("query_image", "choice_image_0", "choice_image_1")}
 TASKS = {"scienceqa_img": "scienceqa_img_cot", "iconqa": "iconqa_cot"}
-METRICS = {"scienceqa_img": ("accuracy", "accuracy_strict", "malformed_rate"), "iconqa": ("accuracy", "malformed_rate")}
+METRICS = {
+    "scienceqa_img": ("accuracy", "accuracy_strict", "malformed_rate"),
+    "iconqa": ("accuracy", "malformed_rate"),
+}
 
 
 def _local_tasks(folder: Path, copies: dict[str, Path]) -> Path:
@@ -56,13 +60,17 @@ def _lmms_eval(tmp_path: Path, copies: dict[str, Path], model: str, model_args: 
     return json.loads(results[0].read_text())
 
 
-def _scored(benchmark: str, data: Path, texts: list[str]) -> dict:
-    """`scale-sft eval`'s records and scoring (runner.score_records, aggregate) on the given generation texts."""
+def _scored(benchmark: str, data: Path, texts: list[str]) -> tuple[list[dict], list[dict]]:
+    """`scale-sft eval`'s records and its prediction rows (runner.score_records) for the given generation texts."""
     bench = get_benchmark(benchmark, "test", data=str(data))
     records, _, _ = load_records(bench)
     assert len(texts) == len(records)
-    generations = [[Generation(text, [], 0, 0, False)] for text in texts]
-    return aggregate(score_records(records, generations, bench))["overall"]
+    return records, score_records(records, [[Generation(text, [], 0, 0, False)] for text in texts], bench)
+
+
+def _our_metrics(benchmark: str, data: Path, texts: list[str]) -> dict:
+    overall = aggregate(_scored(benchmark, data, texts)[1])["overall"]
+    return {metric: overall[metric] for metric in METRICS[benchmark]}
 
 
 def _lmms_metrics(results: dict, benchmark: str) -> dict:
@@ -105,21 +113,37 @@ def test_replayed_generations_score_as_scale_sft_eval_scores_them(copies, tmp_pa
         (logs / benchmark / "log.json").write_text(json.dumps(log))
     results = _lmms_eval(tmp_path, copies, "from_log", f"logs={logs}")
     for benchmark, texts in REPLAYED.items():
-        ours = _scored(benchmark, copies[benchmark], texts)
-        assert _lmms_metrics(results, benchmark) == pytest.approx({m: ours[m] for m in METRICS[benchmark]})
-    assert _lmms_metrics(results, "scienceqa_img") == {"accuracy": 1.0, "accuracy_strict": 0.5, "malformed_rate": 0.0}
+        assert _lmms_metrics(results, benchmark) == pytest.approx(
+            _our_metrics(benchmark, copies[benchmark], texts)
+        )
+    assert _lmms_metrics(results, "scienceqa_img") == {
+        "accuracy": 1.0,
+        "accuracy_strict": 0.5,
+        "malformed_rate": 0.0,
+    }
     iconqa = _lmms_metrics(results, "iconqa")
     assert iconqa == {"accuracy": 0.75, "malformed_rate": 0.25}
 
 
 def test_documented_command_evaluates_a_trained_checkpoint(copies, trained_qwen_dir, tmp_path):
-    model_args = f"pretrained={trained_qwen_dir},device=cpu,device_map=cpu"
-    results = _lmms_eval(tmp_path, copies, "huggingface", model_args, "--log_samples",
+    size = json.loads((trained_qwen_dir / "processor_config.json").read_text())["image_processor"]["size"]
+    model_args = (  # the checkpoint's own image resolution, as docs/LMMS_EVAL.md says
+        f"pretrained={trained_qwen_dir},device=cpu,device_map=cpu,"
+        f"min_pixels={size['shortest_edge']},max_pixels={size['longest_edge']}"
+    )
+    results = _lmms_eval(tmp_path, copies, "qwen2_5_vl", model_args, "--log_samples",
                          "--gen_kwargs", "max_new_tokens=24")  # fmt: skip
     for benchmark in TASKS:
         [samples] = (tmp_path / "lmms_out").rglob(f"*_samples_{TASKS[benchmark]}_local.jsonl")
-        rows = sorted((json.loads(line) for line in samples.read_text().splitlines()), key=lambda r: r["doc_id"])
-        texts = [row["resps"][0][0] if isinstance(row["resps"][0], list) else row["resps"][0] for row in rows]
-        ours = _scored(benchmark, copies[benchmark], texts)  # every kept record was asked, in order
-        assert _lmms_metrics(results, benchmark) == pytest.approx({m: ours[m] for m in METRICS[benchmark]})
-        assert all("Think step by step inside <think> </think> tags" in json.dumps(row) for row in rows)
+        logged = sorted(
+            (json.loads(line) for line in samples.read_text().splitlines()), key=lambda r: r["doc_id"]
+        )
+        records, rows = _scored(benchmark, copies[benchmark], [sample["filtered_resps"] for sample in logged])
+        for record, row, sample in zip(records, rows, logged, strict=True):  # every kept record, in order
+            assert sample["input"] == message_text(record["messages"][0])  # our question and instruction
+            assert (sample["accuracy"], sample["malformed_rate"]) == (row["correct"], row["malformed"])
+            assert sample.get("accuracy_strict") == row.get("correct_strict")
+        texts = [sample["filtered_resps"] for sample in logged]
+        assert _lmms_metrics(results, benchmark) == pytest.approx(
+            _our_metrics(benchmark, copies[benchmark], texts)
+        )

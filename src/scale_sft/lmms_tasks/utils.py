@@ -43,7 +43,9 @@ def _docs(benchmark: str, dataset: datasets.Dataset) -> datasets.Dataset:
 
 def _results(benchmark: str, doc: dict, results: list[str]) -> dict[str, float]:
     """The per-document scores of one generation (lmms-eval averages them over the documents)."""
-    generation = Generation(results[0], token_ids=[], think_tokens=0, answer_tokens=0, hit_max_new_tokens=False)
+    generation = Generation(
+        results[0], token_ids=[], think_tokens=0, answer_tokens=0, hit_max_new_tokens=False
+    )
     [row] = score_records([doc], [[generation]], get_benchmark(benchmark, SPLIT))
     scores = {"accuracy": float(row["correct"]), "malformed_rate": float(row["malformed"])}
     if "correct_strict" in row:
