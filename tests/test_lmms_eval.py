@@ -4,7 +4,8 @@ lmms-eval pins heavy dependencies, so it lives in its own environment: `make tes
 this file; elsewhere the file is skipped. The tasks are run through lmms-eval's command line (task loading,
 `process_docs`, prompts, `process_results`, aggregation): once replaying given generations (its `from_log`
 model), whose scores must equal `scale-sft eval`'s scoring of the same texts, and once generating with a tiny
-trained checkpoint on CPU (its `qwen2_5_vl` model), the command docs/LMMS_EVAL.md documents.
+trained checkpoint on CPU (its `qwen2_5_vl` model), the command docs/LMMS_EVAL.md documents. Our
+`accuracy_strict` rule is checked against lmms-eval's own ScienceQA function.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from fixtures_sources import published_copy
 pytest.importorskip("lmms_eval", reason="lmms-eval is not installed (make test-lmms-eval)")
 
 from scale_sft.data.format import message_text  # noqa: E402
+from scale_sft.evaluation.answers import read_gold  # noqa: E402
 from scale_sft.evaluation.benchmarks import get_benchmark, load_records  # noqa: E402
 from scale_sft.evaluation.runner import score_records  # noqa: E402
 from scale_sft.evaluation.scoring import Generation, aggregate  # noqa: E402
@@ -147,3 +149,16 @@ def test_documented_command_evaluates_a_trained_checkpoint(copies, trained_qwen_
         assert _lmms_metrics(results, benchmark) == pytest.approx(
             _our_metrics(benchmark, copies[benchmark], texts)
         )
+
+
+@pytest.mark.parametrize(
+    "answer",
+    ["B", "b", " B ", "B.", "B. fox", "b.", "b. fox", "(B)", "The answer is B", "fox", "A", "A. grass", ""],
+)
+def test_strict_accuracy_is_lmms_evals_own_scienceqa_rule(answer):
+    from lmms_eval.tasks.scienceqa.utils import sqa_process_results
+
+    published = {"choices": ["grass", "fox"], "answer": 1}  # gold B, as the published record states it
+    gold = read_gold({"answer": "B", "answer_type": "multiple_choice", "choices": published["choices"]})
+    strict = get_benchmark("scienceqa_img").strict_match(answer, gold)  # what accuracy_strict counts
+    assert strict == (sqa_process_results(published, [answer])["exact_match"] == 1.0)
