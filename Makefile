@@ -19,7 +19,7 @@ export HF_HUB_DISABLE_TELEMETRY := 1
 export DO_NOT_TRACK := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install test test-fast demo lint clean lock check-lock
+.PHONY: install test test-fast test-lmms-eval demo lint clean lock check-lock
 
 $(STAMP): pyproject.toml $(LOCK) Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -52,8 +52,22 @@ test: check-lock $(STAMP)
 test-fast: check-lock $(STAMP)
 	$(BIN)/python -m pytest -q -m "not integration"
 
+# lmms-eval pins heavy dependencies of its own: it gets a separate environment, used only by this target
+# (docs/LMMS_EVAL.md). tests/test_lmms_eval.py is skipped where lmms-eval is not installed.
+LMMS_VENV := .venv-lmms-eval
+LMMS_STAMP := $(LMMS_VENV)/.installed
+
+$(LMMS_STAMP): pyproject.toml Makefile
+	test -x $(LMMS_VENV)/bin/python || $(PYTHON) -m venv $(LMMS_VENV)
+	$(LMMS_VENV)/bin/pip install --quiet --upgrade pip
+	$(LMMS_VENV)/bin/pip install --quiet -e ".[dev,lmms-eval]"
+	touch $(LMMS_STAMP)
+
+test-lmms-eval: $(LMMS_STAMP)
+	$(LMMS_VENV)/bin/python -m pytest -q tests/test_lmms_eval.py
+
 demo: check-lock $(STAMP)
 	$(BIN)/scale-sft demo --output_dir runs/demo
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) $(LMMS_VENV) runs .pytest_cache

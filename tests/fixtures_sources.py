@@ -1,5 +1,6 @@
 """Source datasets in their published layouts, written by the tests (no download): Vision-R1-cold's two files,
-IconQA's LMMs-Eval copy and original release, and the R1-V / Vision-R1 RL GRPO data."""
+IconQA's LMMs-Eval copy and original release, the R1-V / Vision-R1 RL GRPO data, and a published-schema file
+saved as the hub serves it (images embedded)."""
 
 from __future__ import annotations
 
@@ -184,3 +185,23 @@ def grpo_sources(root: Path) -> tuple[Path, Path]:
     path_r1v.write_text("\n".join(json.dumps(r) for r in r1v))
     path_rl.write_text("\n".join(json.dumps(r) for r in rl))
     return path_r1v, path_rl
+
+
+def published_copy(source_file: Path, out: Path, image_columns: tuple[str, ...]) -> Path:
+    """A published-schema JSON or JSONL file as the hub serves it, saved with ``save_to_disk``: a
+    ``DatasetDict`` with a ``test`` split whose ``image_columns`` are ``Image`` features holding the bytes; an
+    image file that is not there is a null image, as in the published sets."""
+    import datasets
+
+    text = source_file.read_text()
+    jsonl = source_file.suffix == ".jsonl"
+    records = [json.loads(line) for line in text.splitlines()] if jsonl else json.loads(text)
+    for record in records:
+        for column in image_columns:
+            path = source_file.parent / record[column] if record.get(column) else None
+            record[column] = str(path) if path is not None and path.is_file() else None
+    features = datasets.Dataset.from_list(records).features
+    features.update(dict.fromkeys(image_columns, datasets.Image()))
+    test = datasets.Dataset.from_list(records, features=features)
+    datasets.DatasetDict({"test": test}).save_to_disk(str(out))
+    return out

@@ -79,8 +79,9 @@ def test_benchmarks_plug_in_their_checks(tmp_path):
 
 @pytest.mark.parametrize(
     ("answer", "correct"),
-    [("B", True), ("B. fox", True), ("B.", True), ("(B)", False), ("b", False), ("The answer is B", False),
-     ("fox", False), ("A", False), ("A. grass", False), ("", False), (None, False)],
+    [("B", True), ("B. fox", True), ("B.", True), ("b", True), (" B ", True), ("(B)", False), ("b.", False),
+     ("b. fox", False), ("The answer is B", False), ("fox", False), ("A", False), ("A. grass", False), ("", False),
+     (None, False)],
 )  # fmt: skip
 def test_lmms_eval_letter_match(answer, correct):
     gold = read_gold({"answer": "B", "answer_type": "multiple_choice", "choices": ["grass", "fox"]})

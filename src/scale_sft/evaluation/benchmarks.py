@@ -101,15 +101,17 @@ def reasoning_correct(think: str, record: dict) -> bool:
 
 
 def lmms_eval_letter_match(answer: str | None, gold: Gold) -> bool:
-    """LMMs-Eval's ScienceQA rule (``sqa_process_results``) on the answer block's content: correct iff it is
-    exactly the gold letter, or starts with a capital letter and ``.`` (``B. fox``) and that letter is the gold.
+    """LMMs-Eval's ScienceQA rule (``sqa_process_results``) on the answer block's content, stripped: correct iff
+    it is the gold letter in either case (``b`` too), or starts with a capital letter and ``.`` (``B. fox``) and
+    that letter is the gold.
 
-    Stricter than ``normalize_choice`` (``(B)``, ``b``, ``The answer is B`` and the choice text are wrong
+    Stricter than ``normalize_choice`` (``(B)``, ``b.``, ``The answer is B`` and the choice text are wrong
     here), so ``accuracy_strict`` is the number comparable with published LMMs-Eval results.
     """
     if answer is None:
         return False
-    if answer == gold.answer:
+    answer = answer.strip()
+    if answer.lower() == gold.answer.lower():
         return True
     return len(answer) >= 2 and answer[0].isupper() and answer[1] == "." and answer[0] == gold.answer
 

@@ -54,6 +54,7 @@ __all__ = [
     "convert",
     "convert_and_save",
     "convert_command",
+    "convert_loaded",
     "to_dataset",
 ]
 
@@ -78,11 +79,28 @@ def convert(
     Images are read only inside the input's folder and ``image_root`` unless ``allow_outside_images``;
     ``keep_source_answer`` (``vision_r1`` only) keeps the source's answer wording in the target.
     """
+    records, folder = read_records(path_or_name, split, subset)
+    return convert_loaded(
+        source, records, folder, split, image_root, tags, allow_outside_images, keep_source_answer
+    )
+
+
+def convert_loaded(
+    source: str,
+    records: list | datasets.Dataset,
+    folder: Path | None = None,
+    split: str = "train",
+    image_root: str | None = None,
+    tags: CotTags = DEFAULT_TAGS,
+    allow_outside_images: bool = False,
+    keep_source_answer: bool = False,
+) -> tuple[datasets.Dataset, DataReport]:
+    """``convert`` of records already read (``folder``: where relative image paths are looked up, None for
+    records whose images are decoded, as a hub dataset's are); raises if nothing converts."""
     if source not in CONVERTERS:
         raise ValueError(f"Unknown source {source!r}; choose one of {SOURCES}.")
     if keep_source_answer and source != "vision_r1":
         raise ValueError("keep_source_answer applies to the vision_r1 source only.")
-    records, folder = read_records(path_or_name, split, subset)
     kwargs: dict = {"split": split} if source in SPLIT_AWARE else {}
     if keep_source_answer:
         kwargs["keep_source_answer"] = True
