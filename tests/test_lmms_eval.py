@@ -20,8 +20,8 @@ from fixtures_sources import published_copy
 
 pytest.importorskip("lmms_eval", reason="lmms-eval is not installed (make test-lmms-eval)")
 
+from scale_sft.answers import read_gold  # noqa: E402
 from scale_sft.data.format import message_text  # noqa: E402
-from scale_sft.evaluation.answers import read_gold  # noqa: E402
 from scale_sft.evaluation.benchmarks import get_benchmark, load_records  # noqa: E402
 from scale_sft.evaluation.runner import score_records  # noqa: E402
 from scale_sft.evaluation.scoring import Generation, aggregate  # noqa: E402
