@@ -99,25 +99,16 @@ class Results:
         for key in keys[:-1]:
             node = node.setdefault(key, {})
         node[keys[-1]] = value
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         self.path.write_text(json.dumps(self.data, indent=1))
 
 
 def machine(plan: Plan) -> dict:
     info = {"device": plan.device, **{p: version(p) for p in ("torch", "transformers", "trl", "peft")}}
     if plan.device == "cuda":
-        info.update(card=torch.cuda.get_device_name(), cuda=torch.version.cuda, driver=_driver())
+        query = ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"]
+        driver = subprocess.run(query, capture_output=True, text=True).stdout.strip() or None
+        info.update(card=torch.cuda.get_device_name(), cuda=torch.version.cuda, driver=driver)
     return info
-
-
-def _driver() -> str | None:
-    try:
-        out = subprocess.run(
-            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True
-        )
-        return out.stdout.strip() or None
-    except OSError:
-        return None
 
 
 def peak_flops(plan: Plan) -> float | None:
@@ -139,9 +130,6 @@ def peak_memory_reset(plan: Plan) -> None:
 
 def peak_memory_gb(plan: Plan) -> float | None:
     return torch.cuda.max_memory_allocated() / 1e9 if plan.device == "cuda" else None
-
-
-# --- models and data -------------------------------------------------------------------------------------------
 
 
 def tiny_model(arch: str, work: Path) -> Path:
@@ -221,18 +209,13 @@ def dataset(records: list[dict], text_only: bool):
 
     from scale_sft.data.format import record_features
 
-    if text_only:
-        return datasets.Dataset.from_list(records)
-    features = datasets.Features({k: record_features()[k] for k in ("messages", "images")})
+    features = None if text_only else datasets.Features({k: record_features()[k] for k in ("messages", "images")})
     return datasets.Dataset.from_list(records, features=features)
 
 
-# --- the training measurement ----------------------------------------------------------------------------------
-
-
 class Counting:
-    """Wraps a collator to count each batch's non-padding and padded positions (in the main process: the
-    dataloader has no workers here, so collation is part of every variant's step alike)."""
+    """Counts each batch's non-padding and padded positions (the dataloader has no workers here, so collation
+    is part of every variant's step alike)."""
 
     def __init__(self, inner):
         self.inner, self.tokens, self.padded = inner, [], []
@@ -326,9 +309,6 @@ def measure_training(case, variant: str, plan: Plan, setup: dict, records, steps
     return out
 
 
-# --- the loss op ------------------------------------------------------------------------------------------------
-
-
 def measure_loss_op(variant: str, plan: Plan) -> dict:
     """Forward + backward of one loss variant on the plan's device; peak memory above the inputs."""
     shape = plan.loss_shape
@@ -352,9 +332,6 @@ def measure_loss_op(variant: str, plan: Plan) -> dict:
             times.append(time.perf_counter() - start)
     peak = peak_memory_gb(plan)
     return {"step_s": statistics.median(times), "peak_memory_gb": None if peak is None else peak - base / 1e9}
-
-
-# --- the run ----------------------------------------------------------------------------------------------------
 
 
 def ratio(a, b):
@@ -393,6 +370,7 @@ def summarise(data: dict) -> dict:
 
 def run(plan: Plan, out: Path, time_budget: float) -> dict:
     start = time.perf_counter()
+    out.parent.mkdir(parents=True, exist_ok=True)
     results = Results(out, {"plan": asdict(plan), "machine": machine(plan), "skipped": []})
 
     def in_budget(what: str) -> bool:
