@@ -58,7 +58,7 @@ def _make_tiny_model(argv: list[str]) -> None:
 
 def _make_data(argv: list[str]) -> None:
     from scale_sft.data.synthetic import TASKS, save_dataset
-    from scale_sft.data.synthetic_text import save_text_dataset
+    from scale_sft.data.synthetic_text import TEXT_TASKS, save_text_dataset
 
     parser = argparse.ArgumentParser(
         prog="scale-sft make-data", description="Write the synthetic CoT dataset."
@@ -69,14 +69,15 @@ def _make_data(argv: list[str]) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
         "--task",
-        choices=(*TASKS, "text"),
+        choices=(*TASKS, *TEXT_TASKS),
         default="default",
         help="default: image grids for VLMs; imbalanced: the same with 0-10 verification steps per record (long, "
-        "variable-length reasoning, short answers); text: R1-style arithmetic traces with \\boxed{} answers.",
+        "variable-length reasoning, short answers); text: R1-style arithmetic traces with \\boxed{} answers; word_problems: R1-style word problems "
+        "with verbose self-checks (0-6 per trace), for pretrained models.",
     )
     args = parser.parse_args(argv)
-    if args.task == "text":
-        data = save_text_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed)
+    if args.task in TEXT_TASKS:
+        data = save_text_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task)
     else:
         data = save_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task)
     print(f"Saved {data} to {args.out}")

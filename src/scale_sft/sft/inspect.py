@@ -16,6 +16,7 @@ import numpy as np
 
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
+from scale_sft.models.loading import resolve_model
 from scale_sft.models.processor import load_processor
 from scale_sft.segments import ANSWER, THINK
 from scale_sft.sft.collator import ScaleSFTCollator
@@ -94,7 +95,7 @@ def inspect_data(
     processor_options: dict | None = None,
 ) -> dict:
     """Count skips and per-record THINK/ANSWER tokens of ``dataset`` under ``model``'s processor; print them."""
-    processor = load_processor(model, trust_remote_code, processor_options)
+    processor = load_processor(resolve_model(model), trust_remote_code, processor_options)
     raw = load_cot_dataset(dataset, split)
     if limit is not None and limit < len(raw):
         raw = raw.select(range(limit))
