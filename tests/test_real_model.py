@@ -12,6 +12,7 @@ import json
 import math
 import random
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -27,6 +28,7 @@ from scale_sft.models.loading import load_model_and_processor, resolve_model
 from scale_sft.segments import ANSWER, IGNORE, THINK
 from scale_sft.sft.collator import ScaleSFTCollator
 
+RECIPE = Path(__file__).resolve().parents[1] / "examples/real_model/smollm2_135m_word_problems_scale_lora.yaml"
 SYSTEM = "You are a helpful AI assistant named SmolLM, trained by Hugging Face"
 CHAT = [
     {"role": "user", "content": "Can you tell me what the capital of France is?"},
@@ -143,9 +145,11 @@ def test_train_eval_grpo_and_resume_from_the_command_line(smollm2_gguf, tmp_path
     assert all(torch.allclose(again[k], trained[k], atol=1e-6) for k in trained)
 
     lora = tmp_path / "vanilla_lora"
-    main(_train_args(smollm2_gguf, data, lora, "--loss_method", "vanilla", "--max_steps", "2", "--save_strategy", "no",
-                     "--use_peft", "--lora_r", "4", "--lora_target_modules", "q_proj", "v_proj"))  # fmt: skip
-    assert (lora / "adapter_config.json").is_file() and len(_logs(lora)) == 2
+    main(_train_args(smollm2_gguf, data, lora, "--config", str(RECIPE), "--loss_method", "vanilla",
+                     "--max_steps", "2", "--save_strategy", "no"))  # the CPU recipe, shortened  # fmt: skip
+    adapter = json.loads((lora / "adapter_config.json").read_text())
+    assert adapter["r"] == 16 and adapter["base_model_name_or_path"] == str(gguf_checkpoint(smollm2_gguf))
+    assert len(_logs(lora)) == 2
 
     scores = tmp_path / "eval"
     main(["eval", "--model", str(full), "--benchmark", "synthetic_text", "--data", str(data), "--limit", "2",

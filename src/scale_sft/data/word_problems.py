@@ -19,9 +19,9 @@ redoing every step in other words, before the conclusion ``So the answer is 6.``
 
     \\boxed{6}
 
-The checks make the reasoning long and its length vary widely (about 50 to 400 tokens under SmolLM2's tokenizer)
-while the answer stays a few tokens: the imbalance of real traces (``tests/test_real_model.py`` measures the
-ratio under a real tokenizer). Every quantity is needed for the answer, so a model that skips a step is wrong.
+The checks make the reasoning long and its length vary widely (71 to 630 tokens under SmolLM2's tokenizer over
+2,000 training records, 272 on average) while the answer stays about 11 tokens: the imbalance of real traces
+(``tests/test_real_model.py`` checks it under that tokenizer). Every quantity is needed for the answer, so a model that skips a step is wrong.
 """
 
 from __future__ import annotations

@@ -109,7 +109,6 @@ def _convert(path: Path, out: Path, source: dict) -> None:
     # in a model built from the config without ``quantization_config`` are an ordinary checkpoint.
     if hasattr(config, "quantization_config"):
         del config.quantization_config
-    config.name_or_path = ""
     plain = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
     missing, unexpected = plain.load_state_dict(loaded.state_dict(), strict=False)
     tied = {k for k in missing if plain.config.tie_word_embeddings and k.endswith("lm_head.weight")}
