@@ -42,7 +42,7 @@ class Budget:
     batch_size: int = 4
     learning_rate: float = 1e-3
     lora_r: int = 16
-    max_length: int = 768  # rendered records run from 157 to 755 tokens (2,000 training records)
+    max_length: int = 768  # keeps all 2,000 training records (`scale-sft inspect-data --max_length 768`)
     max_new_tokens: int = 448  # the trained traces average about 270 tokens; the longest run to about 450
     eval_batch_size: int = 24
     save_steps: int = 10  # checkpoints an interrupted run resumes from

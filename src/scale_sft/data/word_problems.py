@@ -19,8 +19,8 @@ redoing every step in other words, before the conclusion ``So the answer is 6.``
 
     \\boxed{6}
 
-The checks make the reasoning long and its length vary widely (71 to 630 tokens under SmolLM2's tokenizer over
-2,000 training records, 272 on average) while the answer stays about 11 tokens: the imbalance of real traces
+The checks make the reasoning long and its length vary widely (under SmolLM2's tokenizer, 2,000 training records: 271
+tokens on average, median 263, p90 433, from ``scale-sft inspect-data``) while the answer stays about 11 tokens: the imbalance of real traces
 (``tests/test_real_model.py`` checks it under that tokenizer). Every quantity is needed for the answer, so a model that skips a step is wrong.
 """
 
