@@ -101,7 +101,10 @@ def _convert(path: Path, out: Path, source: dict) -> None:
     from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 
     folder, name = str(path.parent), path.name
-    loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    try:
+        loaded = AutoModelForCausalLM.from_pretrained(folder, gguf_file=name, dtype=torch.float32)
+    except (ValueError, KeyError) as err:  # e.g. an encoder-decoder (t5) architecture: no causal LM class
+        raise ValueError(f"{path}: transformers cannot load it as a causal language model: {err}") from err
     config = loaded.config
     if config.model_type in MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES:
         raise ValueError(f"{path} loads as a {config.model_type} vision-language model; GGUF is text-only here.")
