@@ -120,36 +120,34 @@ def _logs(out):
 
 @pytest.mark.integration
 def test_train_eval_grpo_and_resume_from_the_command_line(smollm2_gguf, tmp_path):
-    """The GGUF file itself as --model: SCALe (full fine-tuning, resumed mid-run), vanilla (LoRA), eval, GRPO."""
+    """The GGUF file itself as --model: SCALe (full fine-tuning), vanilla (LoRA through the CPU recipe, resumed
+    mid-run: LoRA checkpoints are small), eval, and GRPO from the LoRA output."""
     data = tmp_path / "data"
     main(["make-data", "--task", "text", "--out", str(data), "--n", "8", "--n_test", "2"])
     base = load_file(gguf_checkpoint(smollm2_gguf) / "model.safetensors")
 
-    full, resumed = tmp_path / "scale", tmp_path / "resumed"
-    main(_train_args(smollm2_gguf, data, full, "--loss_method", "scale", "--max_steps", "3",
-                     "--save_strategy", "steps", "--save_steps", "2"))  # fmt: skip
+    full = tmp_path / "scale"
+    main(_train_args(smollm2_gguf, data, full, "--loss_method", "scale", "--max_steps", "2", "--save_strategy", "no"))
     run = json.loads((full / "run.json").read_text())
     assert run["model"] == str(smollm2_gguf) and run["base_model"]["gguf"]["sha256"] == gguf_source(
         gguf_checkpoint(smollm2_gguf))["sha256"]  # fmt: skip
-    assert run["global_step"] == 3 and run["data"]["kept"] == 8
+    assert run["global_step"] == 2 and run["data"]["kept"] == 8
     trained = load_file(full / "model.safetensors")
     assert not torch.equal(trained["model.layers.0.mlp.down_proj.weight"], base["model.layers.0.mlp.down_proj.weight"])
     logs = _logs(full)
     assert all(h["loss_think"] > 0 and h["loss_answer"] > 0 for h in logs)
     assert logs[0]["answer_weight"] < logs[-1]["answer_weight"]
 
-    main(_train_args(smollm2_gguf, data, resumed, "--loss_method", "scale", "--max_steps", "3",
-                     "--resume_from_checkpoint", str(full / "checkpoint-2")))  # fmt: skip
-    assert _logs(resumed)[-1]["loss"] == pytest.approx(logs[-1]["loss"], rel=1e-5)
-    again = load_file(resumed / "model.safetensors")
-    assert all(torch.allclose(again[k], trained[k], atol=1e-6) for k in trained)
-
-    lora = tmp_path / "vanilla_lora"
-    main(_train_args(smollm2_gguf, data, lora, "--config", str(RECIPE), "--loss_method", "vanilla",
-                     "--max_steps", "2", "--save_strategy", "no"))  # the CPU recipe, shortened  # fmt: skip
+    lora, resumed = tmp_path / "vanilla_lora", tmp_path / "resumed"
+    recipe = ("--config", str(RECIPE), "--loss_method", "vanilla", "--max_steps", "3")  # the CPU recipe, shortened
+    main(_train_args(smollm2_gguf, data, lora, *recipe, "--save_steps", "2", "--save_total_limit", "2"))
     adapter = json.loads((lora / "adapter_config.json").read_text())
     assert adapter["r"] == 16 and adapter["base_model_name_or_path"] == str(gguf_checkpoint(smollm2_gguf))
-    assert len(_logs(lora)) == 2
+    main(_train_args(smollm2_gguf, data, resumed, *recipe, "--save_strategy", "no",
+                     "--resume_from_checkpoint", str(lora / "checkpoint-2")))  # fmt: skip
+    assert len(_logs(lora)) == 3 and _logs(resumed)[-1]["loss"] == pytest.approx(_logs(lora)[-1]["loss"], rel=1e-5)
+    weights, again = load_file(lora / "adapter_model.safetensors"), load_file(resumed / "adapter_model.safetensors")
+    assert weights.keys() == again.keys() and all(torch.allclose(again[k], weights[k], atol=1e-6) for k in weights)
 
     scores = tmp_path / "eval"
     main(["eval", "--model", str(full), "--benchmark", "synthetic_text", "--data", str(data), "--limit", "2",
