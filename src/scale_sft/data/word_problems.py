@@ -30,8 +30,8 @@ import random
 
 from scale_sft.data.format import BOXED_INSTRUCTION
 
-NAMES = (("Mia", "She", "her"), ("Leo", "He", "his"), ("Ava", "She", "her"), ("Sam", "He", "his"),
-         ("Zoe", "She", "her"), ("Ben", "He", "his"), ("Lily", "She", "her"), ("Noah", "He", "his"))  # fmt: skip
+NAMES = (("Mia", "She"), ("Leo", "He"), ("Ava", "She"), ("Sam", "He"), ("Zoe", "She"), ("Ben", "He"), ("Lily", "She"),
+         ("Noah", "He"))  # fmt: skip
 ITEMS = ("apples", "marbles", "stickers", "cookies", "pencils", "books", "stamps", "shells", "cards", "coins")
 MIN_OPS, MAX_OPS = 1, 3
 MAX_CHECKS = 6
@@ -73,7 +73,7 @@ def _operation(rng: random.Random, total: int, item: str, pronoun: str) -> tuple
 
 def make_word_record(rng: random.Random, index: int, split: str) -> dict:
     """One record; all randomness comes from ``rng``. Counts never drop below one; every change is at least 2."""
-    name, pronoun, _ = rng.choice(NAMES)
+    name, pronoun = rng.choice(NAMES)
     item = rng.choice(ITEMS)
     total = rng.randint(2, 20)
     start, story, steps, checks = total, [f"{name} has {total} {item}."], [], []
