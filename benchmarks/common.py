@@ -11,7 +11,6 @@ import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
-from importlib.metadata import version
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -136,17 +135,15 @@ def _proc_field(path: str, prefix: str) -> str | None:
 
 
 def machine_info() -> dict:
+    from scale_sft.run_record import library_versions  # here: the measured subprocesses import this module
     mem_kb = _proc_field("/proc/meminfo", "MemTotal:")
     return {
         "cpu": _proc_field("/proc/cpuinfo", "model name") or "unknown",
         "cores": os.cpu_count(),
         "torch_threads": NUM_THREADS,
         "memory_gib": round(int(mem_kb.split()[0]) / 1024**2, 1) if mem_kb else None,
-        "python": platform.python_version(),
         "platform": platform.platform(),
-        "torch": version("torch"),
-        "transformers": version("transformers"),
-        "trl": version("trl"),
+        **library_versions(),
         "load_average_at_start": list(os.getloadavg()),
     }
 

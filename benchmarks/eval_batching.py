@@ -23,6 +23,7 @@ from scale_sft.data.loading import load_cot_dataset
 from scale_sft.evaluation.generate import generate
 from scale_sft.evaluation.runner import score_records
 from scale_sft.models.loading import load_model_and_processor
+from scale_sft.run_record import library_versions, versions_line
 
 HERE = Path(__file__).parent
 
@@ -70,12 +71,13 @@ def main() -> None:
         "goal_speedup_4x_met": speedup >= 4,
         "goal_same_answers_98pct_met": same >= 0.98,
         "machine": f"{platform.processor() or platform.machine()}, torch threads {torch.get_num_threads()}",
-        "versions": {"torch": torch.__version__, "python": platform.python_version()},
+        "versions": library_versions(),
     }
     (HERE / "eval_batching.json").write_text(json.dumps(report, indent=2))
     (HERE / "EVAL_BATCHING.md").write_text(
         "# Batched evaluation\n\n"
-        f"Command: `.venv/bin/python {report['command']}` (one run, both settings in the same process).\n\n"
+        f"Command: `.venv/bin/python {report['command']}` (one run, both settings in the same process). "
+        f"{versions_line()}\n\n"
         "| setting | wall-clock (s) |\n| --- | --- |\n"
         f"| batch size {args.batch_size} | {batched['seconds']:.1f} |\n| batch size 1 | {single['seconds']:.1f} |\n\n"
         f"Speed-up: **{speedup:.1f}x** (goal >= 4x: {'met' if speedup >= 4 else 'not met'}). "

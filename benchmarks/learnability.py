@@ -33,6 +33,7 @@ from scale_sft.data.format import assistant_message, user_message
 from scale_sft.data.synthetic import COLORS, SHAPES, corpus_texts, draw_scene, make_dataset, make_records
 from scale_sft.models.loading import load_model_and_processor
 from scale_sft.models.tiny import make_tiny_model
+from scale_sft.run_record import versions_line
 from scale_sft.segments import ANSWER
 from scale_sft.sft.collator import ScaleSFTCollator
 
@@ -173,7 +174,8 @@ def main() -> None:
     out.write_text(
         "# Learnability probes\n\n"
         f"Command: `{command}` (2 CPU threads; method in the script's docstring). Held-out loss of a tiny "
-        "Qwen2.5-VL trained from scratch, in nats per completion (lower is better).\n\n" + table + "\n"
+        "Qwen2.5-VL trained from scratch, in nats per completion (lower is better). "
+        f"{versions_line()}\n\n" + table + "\n"
     )
     print(table)
 

@@ -318,13 +318,13 @@ def benchmark(n: int, max_length: int, seed: int, repeats: int) -> dict:
 
 
 def write_report(result: dict, command: str) -> None:
-    import transformers
+    from scale_sft.run_record import library_versions, versions_line
 
     result = {
         "command": command,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores",
         "load_average_at_start": result.pop("load_average_at_start"),
-        "versions": {"datasets": datasets.__version__, "transformers": transformers.__version__},
+        "versions": {"datasets": datasets.__version__, **library_versions()},
         **result,
     }
     (HERE / "prep.json").write_text(json.dumps(result, indent=2))
@@ -349,7 +349,7 @@ def write_report(result: dict, command: str) -> None:
         f"Command: `{command}` (one run; every figure below is from it), on {result['machine']} with a load average "
         f"of {result['load_average_at_start'][0]:.2f} at its start. CPU seconds (process + finished children) are "
         "the measure, as other jobs on the machine cannot bend them much; wall-clock is beside it and ratios are "
-        "taken within this run. Each path ran "
+        f"taken within this run. {versions_line()} Each path ran "
         f"{r['repeats']} times; the table gives the least CPU and the least wall-clock seconds.\n\n"
         f"{r['n']} records, each a distinct 640x480 photo-like JPEG and a ~300-word trace, at Qwen2.5-VL's "
         f"published processor settings (391 image tokens per image; {r['mean_tokens_per_record']:.0f} tokens per "

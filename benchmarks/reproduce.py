@@ -47,6 +47,7 @@ from scale_sft.demo import (
     train_sft,
 )
 from scale_sft.evaluation.compare import plot_runs
+from scale_sft.run_record import versions_line
 from scale_sft.stats import bootstrap_ci, paired_differences
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -255,7 +256,7 @@ def report(runs: list[dict], args, budget: Budget, command: str, figures: Path) 
     relative = figures.relative_to(Path(args.results).resolve().parent)
     return (
         "# Seeded study\n\n"
-        f"Command: `{command}`\n\n"
+        f"Command: `{command}`\n\n{versions_line()}\n\n"
         f"Task `{args.task}`, budget {asdict(budget)}; seeds {args.seeds} (GRPO pipelines: {args.grpo_seeds}); "
         "method in the docstring of `benchmarks/reproduce.py`. Tokens are those through forward/backward "
         "passes plus GRPO's generated ones; CPU seconds are the training processes' (both summed over the "

@@ -18,6 +18,18 @@ from helpers import png  # noqa: E402
 
 torch.set_num_threads(2)
 
+# The fast lane (`make test-fast`: `pytest -m "not integration"`) runs the pure layers. A test is `integration`
+# when it builds, trains or generates with a model, runs a command that does, or starts processes: by its
+# module's `pytestmark`, by its own mark, or by the rule below (it needs one of these model fixtures,
+# directly or through another fixture).
+MODEL_FIXTURES = {"tiny_qwen_dir", "tiny_text_dir", "trained_qwen_dir"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
+
 
 @pytest.fixture(scope="session")
 def tiny_qwen_dir(tmp_path_factory):

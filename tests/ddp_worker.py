@@ -1,4 +1,4 @@
-"""Train a few ScaleSFTTrainer steps and save what ``test_ddp.py`` compares across process counts.
+"""Train a few ScaleSFTTrainer steps and save what ``test_sft_trainer_ddp.py`` compares across process counts.
 
 Run directly (one process) or under ``accelerate launch`` with two CPU ranks::
 
@@ -67,9 +67,10 @@ def parse_args(argv=None):
         "--loss_method",
         nargs="+",
         default=["scale"],
-        choices=["scale", "vanilla", "adaptive"],
+        choices=["scale", "vanilla", "adaptive", "step"],
         help="one method writes to --out; several (trained one after the other, sharing the start-up) "
-        "write to --out/METHOD; `adaptive` is SCALe with the adaptive answer weight",
+        "write to --out/METHOD; `adaptive` is SCALe with the adaptive answer weight, `step` SCALe with "
+        "segment means over the whole optimizer step",
     )
     parser.add_argument("--per_device_batch", type=int, required=True)
     parser.add_argument("--max_steps", type=int, default=2)
@@ -83,7 +84,8 @@ def train_one(args, method: str, out: Path) -> None:
     adaptive = {"answer_weight_schedule": "adaptive", "answer_weight_smoothing": 0.0, "learning_rate": 0.05}
     config = ScaleSFTConfig(
         output_dir=str(out / "trainer"),
-        loss_method="scale" if method == "adaptive" else method,
+        loss_method="scale" if method in ("adaptive", "step") else method,
+        segment_normalization="step" if method == "step" else "sample",
         per_device_train_batch_size=args.per_device_batch,
         gradient_accumulation_steps=1,
         max_steps=args.max_steps,

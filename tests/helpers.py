@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from PIL import Image
 
-from scale_sft.evaluation.answers import parse_generation, read_gold
+from scale_sft.answers import parse_generation, read_gold
 from scale_sft.evaluation.scoring import Generation, score_item
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
@@ -49,3 +49,15 @@ def score_text(
     generation = Generation(text, list(token_ids), think_tokens, answer_tokens, hit_max_new_tokens)
     record = {"answer": gold, "answer_type": answer_type, "choices": choices}
     return score_item(parse_generation(text, tags), read_gold(record), generation, tags)
+
+
+# Flags that keep a test's `train` / `grpo` run quiet and free of checkpoints.
+QUIET = ["--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--logging_steps", "1"]
+
+
+def train_cli(model, data, out, *flags) -> None:
+    """``scale-sft train`` with batch size 2 and the ``QUIET`` flags, plus ``flags``."""
+    from scale_sft.cli import main  # here, not above: the pure-layer tests that import helpers need no TRL
+
+    main(["train", "--model", str(model), "--dataset", str(data), "--output_dir", str(out),
+          "--per_device_train_batch_size", "2", *QUIET, *flags])  # fmt: skip

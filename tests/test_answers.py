@@ -1,13 +1,15 @@
-"""Answer extraction and matching on realistic model outputs (scale_sft.evaluation.answers)."""
+"""Answer extraction and matching on realistic model outputs (scale_sft.answers)."""
 
 from __future__ import annotations
 
+import random
 import re
+import sys
 from typing import NamedTuple
 
 import pytest
 
-from scale_sft.evaluation.answers import (
+from scale_sft.answers import (
     ANLS,
     FREE_TEXT,
     MULTIPLE_CHOICE,
@@ -71,6 +73,8 @@ CASES = {
     "wrong letter": mc(T + "<answer>C</answer>", "B", False),
     "wrong choice text": mc(T + "<answer>red</answer>", "B", False),
     "two letters": mc(T + "<answer>B or C</answer>", "B", False),
+    "hedge in lowercase": mc(T + "<answer>b. or c.</answer>", "B", False),
+    "hedge in brackets": mc(T + "<answer>B (or maybe c)</answer>", "B", False),
     "two bracketed letters": mc(T + "<answer>(B) and (C)</answer>", "B", False),
     "letter contradicts text": mc(T + "<answer>B. red</answer>", "B", False),
     "text of no choice": mc(T + "<answer>purple</answer>", "B", False),
@@ -85,7 +89,16 @@ CASES = {
     "missing open tag": mc(T + "B</answer>", "B", False, malformed=True),
     "two answer blocks, last wins": mc(T + "<answer>A</answer> Wait, no.\n<answer>B</answer>", "B", True),
     "two answer blocks, last wrong": mc(T + "<answer>B</answer>\n<answer>A</answer>", "B", False),
-    "answer before think": mc("<answer>B</answer>\n<think>Green is the largest.</think>", "B", True),
+    # The answer is read after the reasoning only: an answer block before or inside the think block is none.
+    "answer before think": mc("<answer>B</answer>\n<think>Green is the largest.</think>", "B", False, True),
+    "answer inside think": mc("<think>So <answer>B</answer>, surely.</think>\nDone.", "B", False, True),
+    "answer inside think, other after": mc(
+        "<think>x <answer>B</answer></think><answer>C</answer>", "B", False
+    ),
+    "junk then answer before think": mc(
+        "Sure! <answer>B</answer> Let me think. <think>x</think>", "B", False, True
+    ),
+    "think never closed": mc("<think>Green, so <answer>B</answer>", "B", False, True),
     "empty answer": mc(T + "<answer></answer>", "B", False),
     "newlines inside answer": mc(T + "<answer>\nB\n</answer>", "B", True),
     "unicode whitespace": mc(T + "<answer>\u00a0B\u2003</answer>", "B", True),
@@ -110,6 +123,10 @@ CASES = {
     "two numbers": Case(T + "<answer>3 or 4</answer>", "3", NUMERIC, False),
     "comma list is two numbers": Case(T + "<answer>1,2</answer>", "12", NUMERIC, False),
     "no number": Case(T + "<answer>none</answer>", "0", NUMERIC, False),
+    "exponent is not its mantissa": Case(T + "<answer>3e5</answer>", "3", NUMERIC, False),
+    "exponent read as its value": Case(T + "<answer>3e5</answer>", "300000", NUMERIC, True),
+    "scale word": Case(T + "<answer>three hundred</answer>", "3", NUMERIC, False),
+    "scale word read": Case(T + "<answer>3 million</answer>", "3000000", NUMERIC, True),
     "number unfinished": Case("<think>Row 1 has 3, row 2 has", "3", NUMERIC, False, malformed=True),
     # Free text and ANLS (correct is normalised exact match for both).
     "text case": Case(T + "<answer>Blue Whale</answer>", "blue whale", FREE_TEXT, True),
@@ -162,6 +179,9 @@ def test_parse_generation_blocks():
     assert extract_answer("<answer></answer>") == ""
     assert extract_answer("no tags") is None
     assert extract_answer("<final>7</final>", CUSTOM) == "7"
+    # The answer is read after the first </think> only.
+    assert extract_answer("<think>x <answer>B</answer></think><answer>C</answer>") == "C"
+    assert extract_answer("<think>So <answer>B</answer>, surely.</think>\nDone.") is None
 
 
 @pytest.mark.parametrize(
@@ -184,6 +204,10 @@ def test_parse_generation_blocks():
         ("B is correct", "B"),
         ("The answer is B because A is red", "B"),
         ("B and C", None),
+        ("b. or c.", None),
+        ("B (or maybe c)", None),
+        ("B, or a.", None),
+        ("B. It is a cat.", "B"),
         ("B, not C", None),
         ("A or B", None),
         ("(A) (B)", None),
@@ -226,6 +250,25 @@ def test_normalize_choice_nested_choice_texts():
         ("forty two", 42.0),
         ("3 (three)", 3.0),
         (".5", 0.5),
+        ("3e5", 300000.0),
+        ("3E-2", 0.03),
+        ("three hundred", 300.0),
+        ("3 million", 3e6),
+        ("2.5 billion", 2.5e9),
+        ("1.1 million", 1_100_000.0),  # exact, not 1.1 * 1e6
+        ("twenty-one thousand", 21000.0),
+        ("10kg", 10.0),
+        ("the 3rd", 3.0),
+        ("50%", 50.0),
+        ("3k", None),  # a magnitude, not a unit: unreadable rather than 3
+        ("3x", None),
+        ("3bn", None),
+        ("3.5.1", None),
+        ("1,2", None),
+        ("1e400", None),  # overflows
+        ("1e-400", None),  # underflows: not 0
+        ("a hundred", None),
+        ("three hundred and five", None),  # 300 and 5: not read as either
         ("3-4", None),
         ("3 or 4", None),
         ("three or 4", None),
@@ -259,9 +302,10 @@ GOLD_FAULTS = [
     ({"answer": "D", "answer_type": MULTIPLE_CHOICE, "choices": COLORS}, "cannot be read as multiple_choice"),
     ({"answer": "purple", "answer_type": MULTIPLE_CHOICE, "choices": COLORS}, "cannot be read"),
     ({"answer": "...", "answer_type": FREE_TEXT}, "cannot be read as free_text"),
-    ({"answer": 3, "answer_type": NUMERIC}, "answer 3 is not a non-empty string"),
-    ({"answer": "  ", "answer_type": FREE_TEXT}, "is not a non-empty string"),
-    ({"answer_type": FREE_TEXT}, "answer None is not a non-empty string"),
+    ({"answer": True, "answer_type": NUMERIC}, "answer True is neither a non-empty string nor a number"),
+    ({"answer": float("nan"), "answer_type": NUMERIC}, "answer nan is neither"),
+    ({"answer": "  ", "answer_type": FREE_TEXT}, "is neither a non-empty string"),
+    ({"answer_type": FREE_TEXT}, "answer None is neither a non-empty string nor a number"),
     ({"answer": "B", "answer_type": "yes_no"}, "answer_type 'yes_no' is not one of"),
     ({"answer": "B"}, "answer_type None is not one of"),
     ({"answer": "B", "answer_type": MULTIPLE_CHOICE, "choices": "ab"}, "are not a list of strings"),
@@ -281,6 +325,24 @@ def test_validate_gold_names_the_fault(record, reason):
     assert str(raised.value).startswith(raised.value.reason + ": ")
 
 
+def test_gold_numbers_read_exactly():
+    assert read_gold({"answer": "3e2", "answer_type": NUMERIC}).target == "300"
+    assert is_correct("300", "3e2", NUMERIC) and not is_correct("3", "3e2", NUMERIC)
+    assert not is_correct("3e5", "3", NUMERIC)
+    assert not is_correct("three hundred", "3", NUMERIC) and not is_correct("3 million", "3", NUMERIC)
+    with pytest.raises(GoldError, match="cannot be read as numeric"):
+        read_gold({"answer": "3k", "answer_type": NUMERIC})
+
+
+def test_json_number_golds_are_scored():
+    assert read_gold({"answer": 3, "answer_type": NUMERIC}) == Gold("3", NUMERIC, None, "3")
+    assert read_gold({"answer": 2.5, "answer_type": NUMERIC}).target == "2.5"
+    assert validate_gold({"answer": 3, "answer_type": NUMERIC}) is None
+    assert is_correct("three", 3, NUMERIC) and not is_correct("4", 3, NUMERIC)
+    with pytest.raises(GoldError, match="1 is a number, not an option letter"):
+        read_gold({"answer": 1, "answer_type": MULTIPLE_CHOICE, "choices": ["0", "1"]})  # an index?
+
+
 def test_read_gold_canonical_target():
     assert read_gold({"answer": "green", "answer_type": MULTIPLE_CHOICE, "choices": COLORS}).target == "B"
     assert read_gold({"answer": "3.0", "answer_type": NUMERIC, "choices": []}) == Gold(
@@ -298,6 +360,53 @@ def test_levenshtein_by_hand():
     assert levenshtein("", "abc") == 3
     assert levenshtein("abc", "abc") == 0
     assert levenshtein("flaw", "lawn") == 2  # -f, +n
+
+
+def _table_distance(a: str, b: str) -> int:
+    """The textbook dynamic-programming table, row by row: the oracle for the bit-parallel version."""
+    row = list(range(len(b) + 1))
+    for i, ca in enumerate(a, start=1):
+        previous_diagonal, row[0] = row[0], i
+        for j, cb in enumerate(b, start=1):
+            previous_diagonal, row[j] = (
+                row[j],
+                min(row[j] + 1, row[j - 1] + 1, previous_diagonal + (ca != cb)),
+            )
+    return row[-1]
+
+
+def test_levenshtein_matches_the_table_on_random_pairs():
+    rng = random.Random(0)
+    for _ in range(300):  # lengths past 64 cross a machine word in the bit vectors
+        a = "".join(rng.choice("abc") for _ in range(rng.randint(0, 90)))
+        b = "".join(rng.choice("abcd") for _ in range(rng.randint(0, 90)))
+        assert levenshtein(a, b) == levenshtein(b, a) == _table_distance(a, b)
+
+
+def test_levenshtein_steps_grow_linearly_not_quadratically():
+    """Counts the lines levenshtein executes (a load-proof measure, unlike a timing): the quadratic table needs
+    about len(a) * len(b) of them, this one a few per character of the longer text."""
+    a, b = "ab" * 1000, "ba" * 1000
+    bound, steps = 20 * (len(a) + len(b)), 0
+
+    def count_lines(frame, event, arg):
+        nonlocal steps
+        steps += 1
+        if steps > bound:
+            raise RuntimeError(f"levenshtein executed more than {bound} lines on two 2,000-character texts")
+        return count_lines
+
+    sys.settrace(lambda frame, event, arg: count_lines if frame.f_code is levenshtein.__code__ else None)
+    try:
+        distance = levenshtein(a, b)
+    finally:
+        sys.settrace(None)
+    assert distance == 2  # drop the leading a, append an a
+
+
+def test_anls_of_long_texts():
+    gold = "x" * 20_000
+    assert anls(gold + "a", gold + "b") == pytest.approx(1 - 1 / 20_001)
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.integration  # starts the benchmark runner's processes
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 RUNNER = BENCHMARKS / "run.py"
 

@@ -4,9 +4,18 @@ import json
 
 import datasets
 import pytest
+from fixtures_sources import grpo_sources, iconqa_original, vision_r1_cold
 from helpers import png
 from PIL import Image
 
+from scale_sft.answers import (
+    FREE_TEXT,
+    MULTIPLE_CHOICE,
+    NUMERIC,
+    normalize_answer,
+    parse_generation,
+    read_gold,
+)
 from scale_sft.cli import main
 from scale_sft.data.converters import ImageFiles, convert, to_dataset
 from scale_sft.data.converters.answers import (
@@ -16,11 +25,15 @@ from scale_sft.data.converters.answers import (
     source_answer,
 )
 from scale_sft.data.converters.iconqa import convert_iconqa
+from scale_sft.data.converters.rl_sources import convert_r1v
 from scale_sft.data.converters.scienceqa import convert_scienceqa
 from scale_sft.data.converters.vision_r1 import convert_vision_r1, strip_answer_instruction
 from scale_sft.data.format import instruction
 from scale_sft.data.loading import load_cot_dataset, read_records
 from scale_sft.data.prepare import prepare_dataset
+from scale_sft.data.synthetic import TASKS, make_records
+from scale_sft.data.synthetic_text import make_text_records
+from scale_sft.segments import NEAR_MISS_TAG
 
 INSTRUCTION = instruction()
 
@@ -276,8 +289,8 @@ def test_scienceqa_pil_images_through_the_cli(tmp_path, qwen_processor, capsys):
     )
     data = load_cot_dataset(str(out), "test")
     assert data["answer"] == ["A", "B", "A"] and json.loads((out / "conversion_report.json").read_text())[
-        "skipped"
-    ] == {"no image": 1}
+        "test"
+    ]["skipped"] == {"no image": 1}
     kept, report = prepare_dataset(data, qwen_processor)
     assert report.kept == 3
 
@@ -336,3 +349,62 @@ def test_nothing_converted_is_an_error(tmp_path):
     path.write_text(json.dumps({"conversations": [{"from": "human", "value": "hi"}]}))
     with pytest.raises(ValueError, match="No record converted.*turns do not alternate user/assistant"):
         convert("vision_r1", str(path))
+
+
+def test_rl_gold_answers_follow_the_tag_rules(tmp_path):
+    png(tmp_path / "a.png", "red")
+    solutions = ["<answer> 3 </answer>", "<Answer> 3 </Answer>", "\\boxed{4}", "The answer is 5.", 6]
+    records = [{"image": "a.png", "problem": "How many?", "solution": s} for s in solutions]
+    converted, report = convert_r1v(records, images=ImageFiles.of(tmp_path, None))
+    assert [(r["answer"], r["answer_type"]) for r in converted] == [(str(n), "numeric") for n in (3, 4, 5, 6)]
+    assert report.skipped == {NEAR_MISS_TAG: 1}
+
+
+# ------------------------------------------------------------------------ round trip: converters -> evaluation
+
+
+def _all_converted(tmp_path, vision_r1_json, scienceqa_jsonl, iconqa_json) -> dict[str, list[dict]]:
+    """Every converter's records (and the synthetic generators'), from the sources the tests write."""
+    llava_cot, mulberry = vision_r1_cold(tmp_path / "vr1")
+    path_r1v, path_rl = grpo_sources(tmp_path / "rl")
+    converted = {
+        "vision_r1": convert("vision_r1", str(vision_r1_json))[0],
+        "vision_r1 (LLaVA-CoT)": convert("vision_r1", str(llava_cot))[0],
+        "vision_r1 (Mulberry, source answer kept)": convert(
+            "vision_r1", str(mulberry), keep_source_answer=True
+        )[0],
+        "scienceqa": convert("scienceqa", str(scienceqa_jsonl), split="test")[0],
+        "iconqa": convert("iconqa", str(iconqa_json), split="test")[0],
+        "iconqa (original release)": convert("iconqa", str(iconqa_original(tmp_path / "iq")), split="train")[
+            0
+        ],
+        "r1v": convert("r1v", str(path_r1v))[0],
+        "vision_r1_rl": convert("vision_r1_rl", str(path_rl))[0],
+    }
+    converted = {name: list(data) for name, data in converted.items()}
+    converted |= {f"synthetic ({task})": make_records(8, seed=0, task=task) for task in TASKS}
+    converted["synthetic_text"] = make_text_records(8, seed=0)
+    return converted
+
+
+def test_every_gold_answer_reads_as_itself_under_evaluation(
+    tmp_path, vision_r1_json, scienceqa_jsonl, iconqa_json
+):
+    """A converter's gold answer is readable by evaluation, an option letter reads as itself, and the record's
+    own target, scored as a model's generation, is correct."""
+    types = set()
+    for name, records in _all_converted(tmp_path, vision_r1_json, scienceqa_jsonl, iconqa_json).items():
+        assert records, name
+        for record in records:
+            gold = read_gold(record)
+            types.add(gold.answer_type)
+            if gold.answer_type == MULTIPLE_CHOICE:
+                assert gold.target == record["answer"], (name, record["answer"])
+            target = record["messages"][-1]["content"]
+            target = target if isinstance(target, str) else target[0]["text"]
+            parsed = parse_generation(target, answer_format=record.get("answer_format") or "tags")
+            assert normalize_answer(parsed.answer, gold.answer_type, gold.choices) == gold.target, (
+                name,
+                target,
+            )
+    assert types == {MULTIPLE_CHOICE, NUMERIC, FREE_TEXT}

@@ -3,8 +3,13 @@
 import json
 
 import pytest
+import torch
+import transformers
+import trl
 
 from scale_sft.demo import PIPELINES, REFERENCE, REPORT_METRICS, Budget, run_demo
+
+pytestmark = pytest.mark.integration  # runs the demo's pipelines
 
 
 def test_demo_writes_report_results_and_plots(tmp_path):
@@ -65,6 +70,8 @@ def test_demo_writes_report_results_and_plots(tmp_path):
 
     report = (tmp_path / "report.md").read_text()
     assert "SFT + GRPO's final accuracy" in report
+    assert f"torch {torch.__version__}, transformers {transformers.__version__}, trl {trl.__version__}" in report
+    assert saved["versions"] == json.loads((tmp_path / "scale_sft" / "run.json").read_text())["versions"]
     assert all(name in report for name in PIPELINES) and "accuracy" in report
     assert f"SCALe-SFT / (SFT + GRPO) compute: {ratio:.3f} in tokens" in report
     assert "accuracy_compute.png" in report

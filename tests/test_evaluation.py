@@ -9,12 +9,12 @@ import re
 import datasets
 import pytest
 
+from scale_sft.answers import read_gold
 from scale_sft.cli import main
 from scale_sft.data.converters import convert
 from scale_sft.data.format import assistant_message, cot_completion, user_message
 from scale_sft.data.synthetic import COLORS, QUESTION_TYPES, make_records
 from scale_sft.evaluation import runner
-from scale_sft.evaluation.answers import read_gold
 from scale_sft.evaluation.benchmarks import (
     get_benchmark,
     lmms_eval_letter_match,
@@ -364,7 +364,7 @@ def test_compare_writes_table_and_chart(synthetic_eval, tmp_path, capsys):
 
 
 def test_generation_sees_16_bit_images_scaled_like_training(trained_qwen_dir):
-    """Issue 14, item 10 in evaluation: a 16-bit image reaches the processor as the 8-bit RGB training saw
+    """A 16-bit image reaches the processor at generation as the 8-bit RGB training saw
     (30000 / 65535 of white is grey 117), not clipped to white."""
     import numpy as np
     from PIL import Image

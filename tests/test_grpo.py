@@ -37,7 +37,9 @@ FORMAT_CASES = [
     ("<think>a</think><answer>B</answer><answer>C</answer>", 0.0),  # two answer blocks
     ("<think>a</think><answer>B</answer></answer>", 0.0),  # unbalanced answer tags
     ("</think>a<think><answer>B</answer>", 0.0),  # think tags out of order
-    ("<think></think><answer>B</answer>", 1.0),  # empty reasoning is allowed, as in training data
+    ("<think></think><answer>B</answer>", 0.0),  # no reasoning in the think block
+    ("<think> \n </think><answer>B</answer>", 0.0),
+    ("<THINK>a</THINK><answer>B</answer>", 0.0),  # near-miss tags
 ]
 
 
@@ -97,6 +99,10 @@ ACCURACY_CASES = [
     ("<think>x</think><answer>3", "3", "numeric", []),  # malformed: no complete answer block
     ("<answer>2</answer> then <answer>3</answer>", "3", "numeric", []),  # the last block counts
     ("<think>x</think><answer>Triangle.</answer>", "triangle", "free_text", []),
+    ("<think>So <answer>B</answer>.</think>\nDone.", "B", "multiple_choice", ["red", "blue"]),  # in the think
+    ("<answer>B</answer> <think>x</think>", "B", "multiple_choice", ["red", "blue"]),  # before the think
+    ("<think>x</think><answer>b. or a.</answer>", "B", "multiple_choice", ["red", "blue"]),  # a hedge
+    ("<think>x</think><answer>3e5</answer>", "3", "numeric", []),  # 300000, not 3
 ]
 
 
@@ -107,7 +113,12 @@ def test_accuracy_reward_equals_evaluation_verdict():
     )
     verdicts = [float(score_text(t, g, k, c or None)["correct"]) for t, g, k, c in ACCURACY_CASES]
     assert rewards == verdicts
-    assert rewards == [1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0]
+    assert rewards == [1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 1.0, 0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 0.0, 0.0]
+
+
+def test_accuracy_reward_takes_a_json_number_gold():
+    texts = ["<think>x</think><answer>3</answer>", "<think>x</think><answer>4</answer>"]
+    assert make_accuracy_reward()(texts, answer=[3, 3.0], answer_type=["numeric"] * 2) == [1.0, 0.0]
 
 
 def test_penalties_and_reward_names():
@@ -219,14 +230,14 @@ def test_lora_checkpoint_loads_merged_and_trainable(starts):
 
 
 def test_grpo_resumed_from_a_checkpoint_continues_its_compute(starts, synthetic_dir, tmp_path):
-    """A GRPO run stopped after step 1 and resumed: its record counts step 1's generated and policy tokens
+    """A GRPO run resumed from its step-1 checkpoint: its record counts step 1's generated and policy tokens
     (from the checkpoint's compute.json) plus what the resumed step 2 generated."""
     out = tmp_path / "grpo"
     args = ["grpo", "--model", str(starts["scale"]), "--dataset", str(synthetic_dir), "--output_dir", str(out),
             "--num_generations", "4", "--per_device_train_batch_size", "4", "--max_completion_length", "16",
             "--logging_steps", "1", "--save_strategy", "steps", "--save_steps", "1", "--report_to", "none",
             "--disable_tqdm", "true", "--seed", "0"]  # fmt: skip
-    main([*args, "--max_steps", "1"])
+    main([*args, "--max_steps", "2"])  # a resume must keep max_steps: the schedules depend on it
     saved = json.loads((out / "checkpoint-1" / "compute.json").read_text())
     assert saved["step"] == 1 and saved["generated_tokens"] > 0 and saved["train_tokens"] > 0
 

@@ -91,6 +91,7 @@ def assert_matches_processor(processor, sizes, **options):
     return per_image
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("arch", ARCHS)
 def test_tiny_models(arch, tiny):
     for size in SIZES:
@@ -98,6 +99,7 @@ def test_tiny_models(arch, tiny):
     assert_matches_processor(tiny[arch], SIZES[:2])
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("arch", ARCHS)
 def test_published_settings(arch, tiny):
     processor = real_settings(arch, tiny[arch])
@@ -111,6 +113,7 @@ def test_published_settings(arch, tiny):
         assert max(counts) > 2000 and len(set(counts)) > 3  # any-resolution: depends on the aspect ratio
 
 
+@pytest.mark.integration
 @pytest.mark.parametrize("pil_backend", [False, True])
 def test_gemma3_pan_and_scan(tiny, pil_backend):
     processor = real_settings("gemma3", tiny["gemma3"], pil_backend)
@@ -122,12 +125,14 @@ def test_gemma3_pan_and_scan(tiny, pil_backend):
     assert assert_matches_processor(processor, [SIZES[4]])[0] == 3 * 256
 
 
+@pytest.mark.integration
 def test_qwen_pil_backend(tiny):
     processor = real_settings("qwen2_5_vl", tiny["qwen2_5_vl"], pil_backend=True)
     for size in SIZES[:3]:
         assert_matches_processor(processor, [size])
 
 
+@pytest.mark.integration
 def test_unknown_rules_fall_back(tiny):
     tokenizer = tiny["llava_next"].tokenizer
     llava = LlavaProcessor(

@@ -1,10 +1,11 @@
-"""The SCALe and vanilla losses against hand computations and a plain full-logits reference."""
+"""The SCALe (per-sample and per-step segment means) and vanilla losses against hand computations and a plain
+full-logits reference."""
 
 import pytest
 import torch
 
 from scale_sft import scale_loss
-from scale_sft.loss import loss_normalizer, token_weights
+from scale_sft.loss import loss_normalizer, step_token_weights, token_weights
 from scale_sft.segments import ANSWER, IGNORE, THINK
 
 SEG = torch.tensor(
@@ -14,6 +15,8 @@ SEG = torch.tensor(
     ]
 )
 CE = torch.tensor([[9.0, 1.0, 2.0, 3.0, 4.0, 6.0], [9.0, 9.0, 9.0, 9.0, 1.0, 3.0]])
+# (method, segment_normalization) of every loss
+LOSSES = [("scale", "sample"), ("scale", "step"), ("vanilla", "sample")]
 
 
 def test_scale_loss_by_hand():
@@ -29,6 +32,33 @@ def test_vanilla_loss_by_hand():
     # token mean over supervised tokens: (1+2+3+4+6+1+3) / 7; the weight w is ignored
     for w in (0.0, 0.7):
         assert scale_loss(CE, SEG, "vanilla", answer_weight=w).loss.item() == pytest.approx(20 / 7)
+
+
+def test_step_normalization_by_hand():
+    # a 1-token and a 3-token trace: the per-step THINK mean weighs the four THINK tokens alike
+    seg = torch.tensor([[THINK, ANSWER, IGNORE, IGNORE], [THINK, THINK, THINK, ANSWER]])
+    ce = torch.tensor([[4.0, 1.0, 9.0, 9.0], [1.0, 1.0, 1.0, 3.0]])
+    # step: THINK (4+1+1+1)/4 = 1.75, ANSWER (1+3)/2 = 2, w = 0.25 -> 0.75*1.75 + 0.25*2 = 1.8125
+    out = scale_loss(ce, seg, "scale", 0.25, segment_normalization="step")
+    assert out.loss.item() == pytest.approx(1.8125)
+    assert loss_normalizer(seg, "scale", "step").tolist() == [4, 2]
+    # per sample: (0.75*4 + 0.25*1 + 0.75*1 + 0.25*3) / 2 = 2.375, the short trace's token weighing 3x more
+    assert scale_loss(ce, seg, "scale", 0.25).loss.item() == pytest.approx(2.375)
+    weights = step_token_weights(seg, 0.25, loss_normalizer(seg, "scale", "step"))
+    assert weights.sum().item() == pytest.approx(1.0)
+    assert out.answer_share_sum.item() / out.weight_sum.item() == pytest.approx(0.25)
+
+
+def test_step_without_think_trains_on_the_answer_mean():
+    # no THINK token in the whole step: the ANSWER mean alone (weight 1, not w), as for a direct answer
+    seg = torch.tensor([[IGNORE, ANSWER, ANSWER], [ANSWER, IGNORE, IGNORE]])
+    ce = torch.tensor([[9.0, 1.0, 2.0], [6.0, 9.0, 9.0]])
+    out = scale_loss(ce, seg, "scale", 0.25, segment_normalization="step")
+    assert out.loss.item() == pytest.approx(3.0) and out.answer_share_sum.item() == pytest.approx(1.0)
+    # a micro-batch without THINK inside a step that has some keeps the weight w
+    step = torch.tensor([5, 3])
+    part = scale_loss(ce, seg, "scale", 0.25, normalizer=step, segment_normalization="step")
+    assert part.loss.item() == pytest.approx(0.25 * 9 / 3)
 
 
 def test_weights_sum_to_one_per_sample():
@@ -53,12 +83,15 @@ def _random_batch(batch=8, seq=40, vocab=11, seed=0):
     return logits, labels, seg
 
 
-def _reference(logits, labels, seg, method, w):
-    """Plain per-sample loops on full float64 logits: the definition in the README."""
+def _reference(logits, labels, seg, method, w, segment_normalization="sample"):
+    """Plain loops on full float64 logits: the definitions in the README."""
     logp = torch.log_softmax(logits.double(), dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
     if method == "vanilla":
         mask = seg > 0
         return -(logp[mask]).sum() / mask.sum()
+    if segment_normalization == "step":
+        think, answer = -logp[seg == THINK], -logp[seg == ANSWER]
+        return answer.mean() if not think.numel() else (1 - w) * think.mean() + w * answer.mean()
     per_sample = []
     for i in range(seg.shape[0]):
         think, answer = seg[i] == THINK, seg[i] == ANSWER
@@ -67,71 +100,88 @@ def _reference(logits, labels, seg, method, w):
     return torch.stack(per_sample).mean()
 
 
-@pytest.mark.parametrize("method", ["scale", "vanilla"])
-def test_forward_and_gradient_match_reference(method):
+def _ce(logits, labels):
+    return -torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+
+
+@pytest.mark.parametrize(("method", "norm"), LOSSES)
+def test_forward_and_gradient_match_reference(method, norm):
     logits, labels, seg = _random_batch()
     ours_logits = logits.clone().requires_grad_(True)
-    ce = -torch.log_softmax(ours_logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
-    ours = scale_loss(ce, seg, method, answer_weight=0.35).loss
+    ours = scale_loss(_ce(ours_logits, labels), seg, method, 0.35, segment_normalization=norm).loss
     ours.backward()
     ref_logits = logits.clone().double().requires_grad_(True)
-    ref = _reference(ref_logits, labels, seg, method, 0.35)
+    ref = _reference(ref_logits, labels, seg, method, 0.35, norm)
     ref.backward()
     assert ours.item() == pytest.approx(ref.item(), rel=1e-6)
     assert (ours_logits.grad.double() - ref_logits.grad).abs().max().item() < 1e-6
 
 
-@pytest.mark.parametrize("method", ["scale", "vanilla"])
-def test_micro_batches_with_step_normalizer_sum_to_full_batch(method):
+@pytest.mark.parametrize(("method", "norm"), LOSSES)
+@pytest.mark.parametrize("split", [[2, 2, 2, 2], [3, 1, 4]])  # [3:4] holds only a direct answer
+def test_micro_batches_with_step_normalizer_give_the_full_batch_gradient(method, norm, split):
     logits, labels, seg = _random_batch()
-    ce = -torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
-    full = scale_loss(ce, seg, method, 0.6).loss
-    step = loss_normalizer(seg, method)
-    parts = sum(
-        scale_loss(ce[i : i + 2], seg[i : i + 2], method, 0.6, normalizer=step).loss for i in range(0, 8, 2)
-    )
-    assert parts.item() == pytest.approx(full.item(), rel=1e-6)
+    full_logits = logits.clone().requires_grad_(True)
+    full = scale_loss(_ce(full_logits, labels), seg, method, 0.6, segment_normalization=norm).loss
+    full.backward()
+    parts_logits = logits.clone().requires_grad_(True)
+    ce = _ce(parts_logits, labels)
+    step = sum(loss_normalizer(part, method, norm) for part in seg.split(split))  # counted per micro-batch
+    parts = [
+        scale_loss(c, s, method, 0.6, normalizer=step, segment_normalization=norm).loss
+        for c, s in zip(ce.split(split), seg.split(split), strict=True)
+    ]
+    for part in parts:  # one backward per micro-batch, accumulating as the trainer does
+        part.backward(retain_graph=True)
+    assert sum(p.item() for p in parts) == pytest.approx(full.item(), rel=1e-6)
+    assert (parts_logits.grad - full_logits.grad).abs().max().item() < 1e-7
+    assert full_logits.grad.abs().max().item() > 1e-3
 
 
-@pytest.mark.parametrize("method", ["scale", "vanilla"])
-def test_padding_and_order_invariance(method):
+@pytest.mark.parametrize(("method", "norm"), LOSSES)
+def test_padding_and_order_invariance(method, norm):
     logits, labels, seg = _random_batch()
-    ce = -torch.log_softmax(logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
-    base = scale_loss(ce, seg, method, 0.4).loss
+    ce = _ce(logits, labels)
+    base = scale_loss(ce, seg, method, 0.4, segment_normalization=norm).loss
     perm = torch.randperm(8, generator=torch.Generator().manual_seed(1))
-    assert scale_loss(ce[perm], seg[perm], method, 0.4).loss.item() == pytest.approx(base.item(), rel=1e-6)
+    permuted = scale_loss(ce[perm], seg[perm], method, 0.4, segment_normalization=norm).loss
+    assert permuted.item() == pytest.approx(base.item(), rel=1e-6)
     # extra padding columns on the left (no loss, garbage CE) change nothing
     pad_ce = torch.cat([torch.full((8, 5), 1e4), ce], dim=1)
     pad_seg = torch.cat([torch.zeros(8, 5, dtype=torch.long), seg], dim=1)
-    assert scale_loss(pad_ce, pad_seg, method, 0.4).loss.item() == pytest.approx(base.item(), rel=1e-6)
+    padded = scale_loss(pad_ce, pad_seg, method, 0.4, segment_normalization=norm).loss
+    assert padded.item() == pytest.approx(base.item(), rel=1e-6)
 
 
-def test_ignored_positions_cannot_leak_nan_and_empty_batch_is_zero():
+@pytest.mark.parametrize(("method", "norm"), LOSSES)
+def test_ignored_positions_cannot_leak_nan_and_empty_batch_is_zero(method, norm):
     ce = CE.clone()
     ce[0, 0] = float("inf")
     ce[1, 1] = float("nan")
-    assert torch.isfinite(scale_loss(ce, SEG, "scale", 0.5).loss)
-    empty = scale_loss(CE, torch.zeros_like(SEG), "scale", 0.5).loss
+    assert torch.isfinite(scale_loss(ce, SEG, method, 0.5, segment_normalization=norm).loss)
+    empty = scale_loss(CE, torch.zeros_like(SEG), method, 0.5, segment_normalization=norm).loss
     assert empty.item() == 0.0
 
 
-def test_unknown_method_raises():
+def test_unknown_method_or_normalization_raises():
     with pytest.raises(ValueError, match="loss method"):
         scale_loss(CE, SEG, "weighted")
+    with pytest.raises(ValueError, match="segment normalization"):
+        scale_loss(CE, SEG, "scale", segment_normalization="token")
 
 
-@pytest.mark.parametrize("method", ["scale", "vanilla"])
-def test_bf16_loss_and_gradient_stay_close_to_float64(method):
+@pytest.mark.parametrize(("method", "norm"), LOSSES)
+def test_bf16_loss_and_gradient_stay_close_to_float64(method, norm):
     """Mixed-precision training feeds bf16 log-probabilities: the loss and its gradient keep bf16 accuracy
     (a relative error of a few 2^-8), with no overflow in the per-sample sums."""
     logits, labels, seg = _random_batch()
     ours_logits = logits.clone().bfloat16().requires_grad_(True)
-    ce = -torch.log_softmax(ours_logits, dim=-1).gather(-1, labels.unsqueeze(-1)).squeeze(-1)
+    ce = _ce(ours_logits, labels)
     assert ce.dtype == torch.bfloat16
-    ours = scale_loss(ce, seg, method, answer_weight=0.35).loss
+    ours = scale_loss(ce, seg, method, answer_weight=0.35, segment_normalization=norm).loss
     ours.backward()
     ref_logits = logits.clone().double().requires_grad_(True)
-    ref = _reference(ref_logits, labels, seg, method, 0.35)
+    ref = _reference(ref_logits, labels, seg, method, 0.35, norm)
     ref.backward()
     assert ours.dtype == torch.bfloat16 and torch.isfinite(ours_logits.grad).all()
     assert ours.item() == pytest.approx(ref.item(), rel=2e-2)

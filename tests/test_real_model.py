@@ -18,10 +18,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from scale_sft.answers import parse_generation
 from scale_sft.cli import main
 from scale_sft.data.synthetic_text import make_text_records
 from scale_sft.data.word_problems import MAX_CHECKS, make_word_record
-from scale_sft.evaluation.answers import parse_generation
 from scale_sft.evaluation.scoring import reasoning_conclusion
 from scale_sft.models.gguf import SOURCE_FILE, gguf_checkpoint, gguf_source
 from scale_sft.models.loading import load_model_and_processor, resolve_model

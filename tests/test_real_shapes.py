@@ -15,18 +15,7 @@ import datasets
 import pytest
 import torch
 from PIL import Image
-from transformers import (
-    AutoConfig,
-    AutoModelForImageTextToText,
-    AutoProcessor,
-    Gemma3ImageProcessor,
-    Gemma3Processor,
-    GenerationConfig,
-    LlavaNextImageProcessor,
-    LlavaNextProcessor,
-    Qwen2_5_VLProcessor,
-    Qwen2VLImageProcessor,
-)
+from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor, GenerationConfig
 
 from scale_sft import ScaleSFTConfig, ScaleSFTTrainer
 from scale_sft.data.format import render_sample
@@ -35,10 +24,12 @@ from scale_sft.data.prepare import prepare_dataset
 from scale_sft.data.synthetic import FEATURES, make_records
 from scale_sft.evaluation.generate import generate
 from scale_sft.models.loading import PROJECTOR_NAMES, VISION_TOWER_NAMES
+from scale_sft.models.published import published_image_config, published_processor
 from scale_sft.models.tiny import make_tiny_model
 from scale_sft.sft.collator import ScaleSFTCollator
 
-LLAVA_PINPOINTS = [[336, 672], [672, 336], [672, 672], [1008, 336], [336, 1008]]
+pytestmark = pytest.mark.integration  # builds, trains and generates per family
+
 # arch: the (width, height) of each record's image and its image tokens at the published settings
 SHAPES = {
     "qwen2_5_vl": [((640, 480), 391), ((480, 640), 391)],
@@ -47,56 +38,15 @@ SHAPES = {
 }
 
 
-def _published_settings(arch: str, config, processor):
-    """The tiny config and processor with the published checkpoint's image settings."""
-    tokenizer, template = processor.tokenizer, processor.chat_template
-    if arch == "qwen2_5_vl":
-        image_processor = Qwen2VLImageProcessor(min_pixels=3136, max_pixels=12845056)
-        return config, Qwen2_5_VLProcessor(
-            image_processor=image_processor,
-            tokenizer=tokenizer,
-            video_processor=processor.video_processor,
-            chat_template=template,
-        )
-    if arch == "gemma3":
-        config.vision_config.image_size = 896
-        config.mm_tokens_per_image = 256
-        image_processor = Gemma3ImageProcessor(
-            size={"height": 896, "width": 896},
-            image_mean=[0.5] * 3,
-            image_std=[0.5] * 3,
-            do_pan_and_scan=False,
-        )
-        return config, Gemma3Processor(
-            image_processor=image_processor, tokenizer=tokenizer, chat_template=template, image_seq_length=256
-        )
-    config.vision_config.image_size = 336
-    config.image_grid_pinpoints = LLAVA_PINPOINTS
-    config.image_seq_length = 576
-    config.text_config.max_position_embeddings = 4096
-    image_processor = LlavaNextImageProcessor(
-        size={"shortest_edge": 336},
-        crop_size={"height": 336, "width": 336},
-        image_grid_pinpoints=LLAVA_PINPOINTS,
-    )
-    return config, LlavaNextProcessor(
-        image_processor=image_processor,
-        tokenizer=tokenizer,
-        patch_size=14,
-        vision_feature_select_strategy="default",
-        chat_template=template,
-        image_token="<image>",
-        num_additional_image_tokens=1,
-    )
-
-
 @pytest.fixture(scope="module", params=list(SHAPES))
 def family(request, tmp_path_factory):
     """(arch, model at the published image settings, its processor, the tiny processor, the records)."""
     arch = request.param
     tiny_dir = make_tiny_model(tmp_path_factory.mktemp("real-shapes") / arch, arch=arch)
     tiny_processor = AutoProcessor.from_pretrained(tiny_dir)
-    config, processor = _published_settings(arch, AutoConfig.from_pretrained(tiny_dir), tiny_processor)
+    config = AutoConfig.from_pretrained(tiny_dir)
+    published_image_config(arch, config)
+    processor = published_processor(arch, tiny_processor)
     torch.manual_seed(0)
     model = AutoModelForImageTextToText.from_config(config)
     model.generation_config = GenerationConfig.from_pretrained(tiny_dir)

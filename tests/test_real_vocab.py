@@ -32,6 +32,8 @@ from scale_sft.models.processor import save_processor
 from scale_sft.models.tiny import make_tiny_model
 from scale_sft.models.tiny_common import QWEN_SPLIT
 
+pytestmark = pytest.mark.integration  # builds a LLaVA-NeXT model and reads published vocabularies
+
 IMAGE = Image.new("RGB", (112, 112), "white")
 SAMPLES = [
     ("Is <think> here?", cot_completion("There are 5 red shapes.", "B")),

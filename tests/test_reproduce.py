@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import transformers
 
 # importable by name, so the study's worker processes (spawned) can unpickle its functions
 sys.path.append(str(Path(__file__).resolve().parents[1] / "benchmarks"))
@@ -91,6 +92,7 @@ def test_reach_lines_report_each_seed_and_the_mean_share_where_scale_reached_the
     )
 
 
+@pytest.mark.integration
 def test_the_study_runs_end_to_end_at_smoke_budget_two_seeds_at_once(tmp_path, monkeypatch):
     """Two seeds in two worker processes: every pipeline's run with its curve in results.json, the report
     with every section, one log per seed; a second call with --resume reuses every run."""
@@ -119,6 +121,7 @@ def test_the_study_runs_end_to_end_at_smoke_budget_two_seeds_at_once(tmp_path, m
     for section in ("## Paired differences", "## Compute: SCALe-SFT / (SFT + GRPO)", "## Compute to reach"):
         assert section in text
     assert "--jobs 2" in text and (tmp_path / "results" / "accuracy_compute.png").is_file()
+    assert f"transformers {transformers.__version__}" in text  # the study names the versions that made it
     assert (out / "seed0" / "log.txt").stat().st_size > 0 and (out / "seed1" / "log.txt").stat().st_size > 0
 
     stamp = (out / "seed0" / "scale_sft" / "run.json").stat().st_mtime_ns

@@ -119,8 +119,9 @@ def _weights(trainer) -> list[float]:
     return [h["answer_weight"] for h in trainer.state.log_history if "loss" in h]
 
 
+@pytest.mark.parametrize("segment_normalization", ["sample", "step"])
 def test_adaptive_weight_and_compute_count_are_invariant_to_gradient_accumulation(
-    tiny_qwen_dir, qwen_processor, tmp_path
+    segment_normalization, tiny_qwen_dir, qwen_processor, tmp_path
 ):
     dataset = datasets.Dataset.from_list(make_records(8, seed=3), features=FEATURES)
     before = AutoModelForImageTextToText.from_pretrained(tiny_qwen_dir).state_dict()
@@ -129,6 +130,7 @@ def test_adaptive_weight_and_compute_count_are_invariant_to_gradient_accumulatio
         trainer = _trainer(
             tiny_qwen_dir, qwen_processor, dataset, tmp_path / f"{batch}x{accumulation}",
             per_device_train_batch_size=batch, gradient_accumulation_steps=accumulation,
+            segment_normalization=segment_normalization,
         )  # fmt: skip
         trainer.train()
         weights.append(_weights(trainer))

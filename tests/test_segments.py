@@ -2,15 +2,18 @@
 
 import copy
 
+import datasets
 import pytest
 import torch
 from helpers import collate_rows
 from PIL import Image
 
 from scale_sft.data.format import assistant_message, cot_completion, user_message
+from scale_sft.data.prepare import prepare_dataset
 from scale_sft.segments import (
     ANSWER,
     IGNORE,
+    NEAR_MISS_TAG,
     THINK,
     MalformedSampleError,
     SampleSpans,
@@ -48,6 +51,12 @@ def test_answer_start(completion, split):
         ("<think>a</think><answer>3", "answer tags"),
         ("<think>a</think></answer>3<answer>", "answer tags"),
         ("<think>a <answer>2</answer></think>x", "answer tag inside"),
+        ("<think>a </answer></think><answer>2</answer>", "answer tag inside"),
+        ("<THINK>a</THINK><answer>3</answer>", NEAR_MISS_TAG),
+        ("< think >a< /think ><answer>3</answer>", NEAR_MISS_TAG),
+        ("<think>a</Think><answer>3</answer>", NEAR_MISS_TAG),
+        ("<think>a</think><Answer>3</Answer>", NEAR_MISS_TAG),
+        ("<answer >3</answer>", NEAR_MISS_TAG),
     ],
 )
 def test_malformed(completion, reason):
@@ -60,6 +69,20 @@ def test_custom_tags():
     text = "<reasoning>x</reasoning><final>4</final>"
     assert answer_start(text, tags) == len("<reasoning>x</reasoning>")
     assert answer_start("<think>x</think>", tags) == 0  # default tags are plain text under custom tags
+    with pytest.raises(MalformedSampleError, match=NEAR_MISS_TAG):
+        answer_start("<Reasoning>x</Reasoning><final>4</final>", tags)
+
+
+def test_near_miss_tags_are_a_counted_skip_not_a_direct_answer(qwen_processor):
+    replies = [
+        "<THINK>two shapes</THINK><answer>2</answer>",
+        "< think >two shapes< /think ><answer>2</answer>",
+        cot_completion("two shapes", "2"),
+    ]
+    records = [{"messages": [user_message("How many?", 0), assistant_message(r)]} for r in replies]
+    kept, report = prepare_dataset(datasets.Dataset.from_list(records), qwen_processor)
+    assert (report.kept, report.direct_answer) == (1, 0)
+    assert report.skipped == {f"malformed: {NEAR_MISS_TAG}": 2}
 
 
 # ---------------------------------------------------------------- token by token on the tiny Qwen2.5-VL

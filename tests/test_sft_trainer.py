@@ -17,6 +17,8 @@ from scale_sft.data.format import assistant_message, cot_completion
 from scale_sft.data.synthetic import FEATURES, make_records
 from scale_sft.sft.collator import ScaleSFTCollator
 
+pytestmark = pytest.mark.integration  # trains
+
 
 @dataclass
 class Kind:
@@ -88,14 +90,22 @@ def _trainer(kind: Kind, dataset, config):
     return ScaleSFTTrainer(model, args=config, train_dataset=dataset, processing_class=kind.processor)
 
 
-@pytest.mark.parametrize("method", ["scale", "vanilla"])
+# loss_method -> ScaleSFTConfig fields: "step" is SCALe with segment means over the whole optimizer step
+METHODS = {
+    "scale": {"loss_method": "scale"},
+    "step": {"loss_method": "scale", "segment_normalization": "step"},
+    "vanilla": {"loss_method": "vanilla"},
+}
+
+
+@pytest.mark.parametrize("method", list(METHODS))
 def test_gradient_accumulation_matches_full_batch(method, kind, tmp_path):
     before = kind.auto.from_pretrained(kind.model_dir).state_dict()
     updates, losses = [], []
     for batch, accumulation in ((8, 1), (2, 4)):
         config = _config(
             tmp_path / f"{batch}x{accumulation}",
-            loss_method=method,
+            **METHODS[method],
             per_device_train_batch_size=batch,
             gradient_accumulation_steps=accumulation,
         )
@@ -108,13 +118,13 @@ def test_gradient_accumulation_matches_full_batch(method, kind, tmp_path):
     assert max(full[k].abs().max().item() for k in full) > 1e-4  # the step really moved the parameters
     worst = max((full[k] - accumulated[k]).abs().max().item() for k in full)
     assert worst < 1e-5, f"max parameter-update difference {worst}"
-    for key in ("loss", "loss_think", "loss_answer", "think_tokens", "answer_tokens"):
+    for key in ("loss", "loss_think", "loss_answer", "think_tokens", "answer_tokens", "answer_share"):
         assert losses[0][key] == pytest.approx(losses[1][key], rel=1e-5), key
 
 
-@pytest.mark.parametrize("method", ["scale", "vanilla"])
+@pytest.mark.parametrize("method", list(METHODS))
 def test_loss_invariant_to_padding_side_and_order(method, kind, tmp_path):
-    trainer = _trainer(kind, kind.uneven, _config(tmp_path, loss_method=method))
+    trainer = _trainer(kind, kind.uneven, _config(tmp_path, **METHODS[method]))
     trainer.model.eval()
     examples = [kind.uneven[i] for i in range(6)]
     losses = []

@@ -5,9 +5,9 @@ The reference shares nothing with the package's labelling or loss: the tiny mode
 single special tokens, so the segments can be read off the token ids (the completion starts where the
 tokenised generation prompt ends; THINK runs up to and including the ``</think>`` token, ANSWER is the rest of
 the sequence); the loss comes from the full vocabulary logits (``log_softmax``, labels shifted by one), the
-per-sample segment means and the scheduled weight, in float64; the gradient from autograd. One SGD step of the
-trainer (learning rate 1, no clipping), split 2 x 2 by gradient accumulation, must move every parameter by
-exactly minus that gradient. An off-by-one shared by the collator and the trainer would fail here.
+per-sample (or, with ``segment_normalization="step"``, the whole batch's) segment means and the scheduled
+weight, in float64; the gradient from autograd. One SGD step of the trainer (learning rate 1, no clipping),
+split 2 x 2 by gradient accumulation, must move every parameter by exactly minus that gradient. An off-by-one shared by the collator and the trainer would fail here.
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from scale_sft.data.synthetic_text import make_text_records
 from scale_sft.models.tiny import make_tiny_model
 from scale_sft.schedules import answer_weight
 from scale_sft.tags import DEFAULT_TAGS
+
+pytestmark = pytest.mark.integration  # builds and trains a model per family
 
 W_START, W_END = 0.3, 0.9  # not the defaults, so a trainer that ignored them would fail
 ARCHS = ("qwen2_5_vl", "gemma3", "llava_next", "qwen2_text")
@@ -88,8 +90,9 @@ def _reference_segments(processor, record: dict) -> tuple[dict, torch.Tensor]:
 
 
 def _reference_loss(model, processor, records: list[dict], method: str, weight: float) -> torch.Tensor:
-    """The batch loss from full logits: SCALe per-sample segment means mixed by ``weight``, or token mean."""
-    per_sample, ce_sum, n_tokens = [], 0.0, 0
+    """The batch loss from full logits: SCALe per-sample (``"scale"``) or per-batch (``"step"``) segment means
+    mixed by ``weight``, or the token mean (``"vanilla"``)."""
+    per_sample, ce_sum, n_tokens, thinks, answers = [], 0.0, 0, [], []
     for record in records:
         inputs, segments = _reference_segments(processor, record)
         logits = model(**inputs, use_cache=False).logits[0].double()
@@ -102,10 +105,14 @@ def _reference_loss(model, processor, records: list[dict], method: str, weight: 
             per_sample.append(answer.mean())
         ce_sum = ce_sum + think.sum() + answer.sum()
         n_tokens += think.numel() + answer.numel()
+        thinks.append(think)
+        answers.append(answer)
+    if method == "step":
+        return (1 - weight) * torch.cat(thinks).mean() + weight * torch.cat(answers).mean()
     return torch.stack(per_sample).mean() if method == "scale" else ce_sum / n_tokens
 
 
-@pytest.mark.parametrize("method", ["scale", "vanilla"])
+@pytest.mark.parametrize("method", ["scale", "step", "vanilla"])
 @pytest.mark.parametrize("arch", ARCHS)
 def test_trainer_step_matches_full_logits_reference(arch, method, models, tmp_path):
     processor = AutoProcessor.from_pretrained(models[arch])
@@ -118,7 +125,9 @@ def test_trainer_step_matches_full_logits_reference(arch, method, models, tmp_pa
     grads = {n: p.grad.clone() for n, p in reference_model.named_parameters() if p.grad is not None}
 
     config = ScaleSFTConfig(
-        output_dir=str(tmp_path), loss_method=method, answer_weight_start=W_START, answer_weight_end=W_END,
+        output_dir=str(tmp_path), loss_method="scale" if method == "step" else method,
+        segment_normalization="step" if method == "step" else "sample",
+        answer_weight_start=W_START, answer_weight_end=W_END,
         optim="sgd", learning_rate=1.0, lr_scheduler_type="constant", max_grad_norm=0.0, max_steps=1,
         per_device_train_batch_size=2, gradient_accumulation_steps=2, logging_steps=1, save_strategy="no",
         report_to="none", seed=0, dataloader_num_workers=0, disable_tqdm=True, max_length=None,

@@ -10,14 +10,18 @@ from scale_sft.data.format import cot_completion, instruction, message_text
 from scale_sft.data.synthetic import (
     CELL_PX,
     COLORS,
+    DIGRESSIONS,
     MAX_CHECKS,
     QUESTION_TYPES,
     SHAPES,
+    TASKS,
     corpus_texts,
     make_records,
     save_dataset,
+    scene_facts,
 )
 from scale_sft.evaluation.benchmarks import parse_description
+from scale_sft.segments import answer_start
 
 LETTERS = "ABCDEFGHIJ"
 TEXT_FIELDS = ("id", "question", "question_type", "answer", "answer_type", "choices", "think", "scene")
@@ -180,6 +184,7 @@ def test_imbalanced_task_keeps_scenes_questions_and_answers(records, imbalanced)
     assert checks_seen == set(range(MAX_CHECKS + 1))
 
 
+@pytest.mark.integration
 def test_imbalanced_task_has_the_papers_imbalance(imbalanced, tmp_path) -> None:
     """With a tokenizer trained on its corpus: THINK at least 30x ANSWER on average, lengths varying 5x+."""
     from transformers import AutoProcessor
@@ -226,3 +231,52 @@ def test_make_data_cli_writes_the_imbalanced_task(tmp_path) -> None:
     )
     loaded = datasets.load_from_disk(str(tmp_path / "d"))
     assert loaded["train"]["think"] == [r["think"] for r in make_records(5, seed=4, task="imbalanced")]
+
+
+@pytest.mark.parametrize("task", TASKS)
+@pytest.mark.parametrize("noise", [0.0, 0.2, 0.35, 1.0])
+def test_noise_marks_exactly_its_share_of_traces(task, noise) -> None:
+    records = make_records(150, seed=5, task=task, noise=noise)
+    kinds = Counter(r["trace_noise"] for r in records)
+    assert sum(n for kind, n in kinds.items() if kind != "none") == round(noise * 150)
+    if 0 < noise < 1:  # both kinds are drawn
+        assert kinds["wrong_statement"] > 0 and kinds["digression"] > 0
+    again = make_records(150, seed=5, task=task, noise=noise)  # deterministic by seed
+    assert [r["think"] for r in again] == [r["think"] for r in records]
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_noisy_traces_keep_gold_answer_step_and_tags(task) -> None:
+    clean = make_records(120, seed=2, task=task)
+    noisy = make_records(120, seed=2, task=task, noise=0.5)
+    for c, r in zip(clean, noisy, strict=True):
+        # the scene, question and gold answer do not depend on the noise
+        for key in ("id", "question", "answer", "choices", "scene"):
+            assert r[key] == c[key]
+        assert r["answer"] == _recompute_answer(r)
+        completion = message_text(r["messages"][1])
+        assert completion == cot_completion(r["think"], r["answer"])
+        assert answer_start(completion) > 0  # well-formed tags
+        lines, clean_lines = r["think"].splitlines(), c["think"].splitlines()
+        assert lines[-2:] == clean_lines[-2:]  # the reasoning step and the final sentence
+        if r["trace_noise"] == "none":
+            assert r["think"] == c["think"]
+        elif r["trace_noise"] == "digression":  # two off-topic sentences, nothing else changed
+            assert [line for line in lines if line not in DIGRESSIONS] == clean_lines
+            assert len(lines) == len(clean_lines) + 2
+        else:  # one statement of the description is wrong, the trace as long as before
+            assert r["trace_noise"] == "wrong_statement"
+            assert sum(a != b for a, b in zip(lines, clean_lines, strict=True)) == 1
+            assert parse_description(r["think"]) != scene_facts(json.loads(r["scene"]))
+
+
+def test_noise_spoils_the_train_split_only_and_is_checked(tmp_path) -> None:
+    from scale_sft.cli import main
+
+    main(["make-data", "--out", str(tmp_path / "d"), "--n", "10", "--n_test", "6", "--noise", "0.3"])
+    loaded = datasets.load_from_disk(str(tmp_path / "d"))
+    assert Counter(loaded["train"]["trace_noise"])["none"] == 7
+    assert loaded["test"]["think"] == [r["think"] for r in make_records(6, seed=0, split="test")]
+    assert set(loaded["test"]["trace_noise"]) == {"none"}
+    with pytest.raises(ValueError, match="share of the traces"):
+        make_records(3, seed=0, noise=1.5)

@@ -78,7 +78,8 @@ class CheckpointCompute:
     """Trainer mixin: each checkpoint also holds ``compute.json``, the trainer's ``compute_summary()`` at
     that step (with ``step``), so an evaluation of the checkpoint can be placed on a compute axis; training
     resumed from a checkpoint continues its counts (one from before these records counts from the resume
-    point)."""
+    point). The trainer provides ``compute_meter`` and ``compute_summary()``; the hooks it overrides and all it
+    reads are listed in ``scale_sft.trainer_hooks``."""
 
     def train(self, resume_from_checkpoint: str | bool | None = None, **kwargs):
         checkpoint = (

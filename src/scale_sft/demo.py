@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from trl import ModelConfig
@@ -27,6 +27,7 @@ from scale_sft.evaluation.runner import evaluate, format_table
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.recipe import GRPOArguments, grpo
 from scale_sft.models.tiny import make_tiny_model
+from scale_sft.run_record import library_versions, versions_line
 from scale_sft.sft.recipe import TrainArguments, train
 from scale_sft.sft.sft_config import ScaleSFTConfig
 
@@ -314,7 +315,10 @@ def run_demo(output_dir: Path, budget: Budget, seed: int = 0, task: str = "defau
     plot_think_lengths(output_dir, output_dir / "think_lengths.png")
     plot_accuracy_compute(runs, output_dir / "accuracy_compute.png")
     total = time.perf_counter() - started
-    results = {"seed": seed, "task": task, "budget": asdict(budget), "wall_clock_s": total, "runs": runs}
+    results = {
+        "seed": seed, "task": task, "budget": asdict(budget), "wall_clock_s": total,
+        "versions": library_versions(), "runs": runs,
+    }  # fmt: skip
     (output_dir / "results.json").write_text(json.dumps(results, indent=2))
     table = format_table({r["name"]: r for r in runs}, REPORT_METRICS)
     scale = next(r for r in runs if r["name"] == "scale_sft")
@@ -323,7 +327,7 @@ def run_demo(output_dir: Path, budget: Budget, seed: int = 0, task: str = "defau
         f"Tiny Qwen2.5-VL trained from scratch on the synthetic task ({task}), seed {seed}, budget {asdict(budget)}.\n"
         "Cost of (c) and (d) includes their SFT stage; tokens are those through forward/backward passes plus "
         "GRPO's generated ones, CPU seconds the training processes' (wall-clock is information only). One "
-        "seed: see docs/RESULTS.md for the seeded study.\n\n"
+        f"seed: see docs/RESULTS.md for the seeded study. {versions_line()}\n\n"
         f"SCALe-SFT / (SFT + GRPO) compute: {scale[f'tokens_vs_{REFERENCE}']:.3f} in tokens, "
         f"{scale[f'cpu_s_vs_{REFERENCE}']:.3f} in CPU seconds (the paper reports about 1/7 of the training "
         "time).\n\n"
@@ -333,3 +337,19 @@ def run_demo(output_dir: Path, budget: Budget, seed: int = 0, task: str = "defau
     )
     print(f"\n{table}\n\nDemo done in {total / 60:.1f} min; report: {output_dir / 'report.md'}", flush=True)
     return results
+
+
+@dataclass
+class DemoArguments:
+    """``scale-sft demo``: where to write, which budget, which seed."""
+
+    output_dir: str = field(
+        default="runs/demo", metadata={"help": "Directory for the runs, report and plots."}
+    )
+    quick: bool = field(default=False, metadata={"help": "A few-minute run instead of the full demo."})
+    seed: int = field(default=0, metadata={"help": "Seed of the model, the data and the training runs."})
+
+
+def demo_command(args: DemoArguments) -> dict:
+    """``scale-sft demo``: ``run_demo`` with the quick or the full budget."""
+    return run_demo(Path(args.output_dir), BUDGETS["quick" if args.quick else "full"], args.seed)

@@ -25,15 +25,20 @@ class NonFiniteGuard:
 
     ``"error"``: raise ``NonFiniteError`` before the update, so the weights and every checkpoint stay finite.
     ``"skip"``: drop the step's gradients (the optimizer leaves every weight as it was) and count the step in
-    ``nonfinite_steps``. fp16 runs are left to the loss scaler, which skips such steps itself. Saving a model
-    whose weights are not finite is refused in both modes.
+    ``nonfinite_steps``; ``args.nonfinite_max_consecutive`` such steps in a row stop training with an error
+    (the weights are then most likely non-finite, and every later step would be skipped too). fp16 runs are
+    left to the loss scaler, which skips such steps itself. Saving a model whose weights are not finite is
+    refused in both modes. The hooks it overrides and what it reads from the trainer are listed in
+    ``scale_sft.trainer_hooks``.
     """
 
     nonfinite_steps: int = 0
+    nonfinite_in_a_row: int = 0
 
     def _get_grad_norm(self, model, grad_norm=None):
         grad_norm = super()._get_grad_norm(model, grad_norm=grad_norm)
         if grad_norm is None or self.accelerator.scaler is not None or math.isfinite(float(grad_norm)):
+            self.nonfinite_in_a_row = 0
             return grad_norm
         step = self.state.global_step + 1
         if self.args.nonfinite == "error" or self.is_deepspeed_enabled:
@@ -44,6 +49,13 @@ class NonFiniteGuard:
             )
         self.optimizer.zero_grad(set_to_none=True)  # parameters without a gradient are not updated
         self.nonfinite_steps += 1
+        self.nonfinite_in_a_row += 1
+        if self.nonfinite_in_a_row >= self.args.nonfinite_max_consecutive:
+            raise NonFiniteError(
+                f"Step {step}: {self.nonfinite_in_a_row} steps in a row had a non-finite loss or gradients "
+                f"(nonfinite_max_consecutive={self.args.nonfinite_max_consecutive}); the weights are most "
+                "likely not finite any more. Training stopped; lower the learning rate or check the data."
+            )
         logger.warning(
             "Step %d: non-finite loss or gradients, update skipped (%d so far).", step, self.nonfinite_steps
         )

@@ -21,6 +21,22 @@ import trl
 from scale_sft.models.loading import base_model_record
 
 
+def library_versions() -> dict[str, str]:
+    """The versions a number depends on: the same seed moves under another torch or transformers."""
+    return {
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "trl": trl.__version__,
+    }
+
+
+def versions_line() -> str:
+    """``library_versions`` as the line every written report carries, so its numbers name what made them."""
+    v = library_versions()
+    return f"Versions: torch {v['torch']}, transformers {v['transformers']}, trl {v['trl']}, Python {v['python']}."
+
+
 def finish_run(
     trainer, result, started: float, model: str, script_args, model_args, config, **fields
 ) -> dict:
@@ -40,12 +56,7 @@ def finish_run(
         "script_args": asdict(script_args),
         "model_args": asdict(model_args),
         "config": config.to_dict(),
-        "versions": {
-            "python": platform.python_version(),
-            "torch": torch.__version__,
-            "transformers": transformers.__version__,
-            "trl": trl.__version__,
-        },
+        "versions": library_versions(),
     }
     if trainer.is_world_process_zero():
         Path(config.output_dir, "run.json").write_text(json.dumps(run, indent=2, default=str))

@@ -3,7 +3,9 @@
 Boundaries (our reading of the paper, see the README): the assistant completion is split at the end of the
 ``</think>`` tag. Everything up to and including ``</think>`` is THINK; everything after it (``<answer>``, the
 answer, ``</answer>``, the template's end-of-turn tokens) is ANSWER. Tags are supervised. Prompt, image and
-padding tokens get no loss. A completion without think tags is a direct answer: all ANSWER.
+padding tokens get no loss. A completion without think tags is a direct answer: all ANSWER. A tag written in
+another case or with spaces (``<THINK>``, ``< think >``, ``</Answer>``) is a near miss, never plain text: read
+as text, it would silently turn a reasoning trace into a direct answer.
 
 Labelling works on characters, not token ids, so it stays exact when a tag is several BPE tokens that merge
 with neighbouring characters (``>\\n``), when the prompt itself contains ``<think>``, and under any padding.
@@ -17,8 +19,10 @@ evaluation can count THINK and ANSWER tokens of any output, well-formed or not.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 import torch
 
@@ -31,12 +35,33 @@ class MalformedSampleError(ValueError):
     """A completion whose think/answer tags cannot be split by the rules above."""
 
 
+NEAR_MISS_TAG = "tag in another case or spacing"
+
+
+@lru_cache(maxsize=32)
+def _loose_tag_re(tag: str) -> re.Pattern[str]:
+    """``tag`` in any case, with any whitespace between its word and symbol parts (``< / Think >``)."""
+    return re.compile(r"\s*".join(re.escape(part) for part in re.findall(r"\w+|\S", tag)), re.IGNORECASE)
+
+
+def near_miss_tag(text: str, tags: CotTags = DEFAULT_TAGS) -> str | None:
+    """The first spelling in ``text`` of one of the tags that differs from it only by case or whitespace."""
+    for tag in tags.as_list():
+        miss = next((m.group() for m in _loose_tag_re(tag).finditer(text) if m.group() != tag), None)
+        if miss is not None:
+            return miss
+    return None
+
+
 def answer_start(completion: str, tags: CotTags = DEFAULT_TAGS) -> int:
     """Character offset in ``completion`` where ANSWER starts (0 for a direct answer).
 
-    Raises ``MalformedSampleError`` for: only one of the think tags, several think blocks, tags out of order,
-    nothing after ``</think>``, or unbalanced / out-of-order answer tags.
+    Raises ``MalformedSampleError`` for: a near-miss tag (``NEAR_MISS_TAG``), only one of the think tags,
+    several think blocks, tags out of order, nothing after ``</think>``, or unbalanced / out-of-order answer
+    tags.
     """
+    if near_miss_tag(completion, tags) is not None:
+        raise MalformedSampleError(NEAR_MISS_TAG)
     n_open, n_close = completion.count(tags.think_start), completion.count(tags.think_end)
     if n_open == 0 and n_close == 0:
         split = 0
@@ -56,7 +81,7 @@ def answer_start(completion: str, tags: CotTags = DEFAULT_TAGS) -> int:
         a_open == 1 and a_close == 1 and rest.find(tags.answer_start) < rest.find(tags.answer_end)
     ):
         raise MalformedSampleError("unbalanced or out-of-order answer tags")
-    if tags.answer_start in completion[:split]:
+    if tags.answer_start in completion[:split] or tags.answer_end in completion[:split]:
         raise MalformedSampleError("answer tag inside the think block")
     return split
 

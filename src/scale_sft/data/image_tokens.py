@@ -22,6 +22,8 @@ from collections.abc import Callable, Sequence
 import numpy as np
 from PIL import Image
 
+from scale_sft.data.images import check_regular_file
+
 Size = tuple[int, int]  # (height, width), the order transformers' size rules take
 
 # EXIF orientations that rotate by 90 degrees: `datasets` and transformers' `load_image` apply them on decode.
@@ -35,13 +37,16 @@ def read_image(image) -> tuple[Size, str]:
     image. A JPEG is decoded at reduced scale (``Image.draft``): the entropy-coded data is still read in full,
     so truncation raises as in a full decode, at a fraction of its cost. Raises ``FileNotFoundError`` for a
     missing file, ``PIL.Image.DecompressionBombError`` for a huge one and ``OSError``
-    (``PIL.UnidentifiedImageError`` included) for an unreadable or truncated one.
+    (``PIL.UnidentifiedImageError`` included) for an unreadable or truncated one, ``NotARegularFileError``
+    (an ``OSError``) for a path that is not a regular file.
     """
     if isinstance(image, Image.Image):
         image.load()
         return (image.height, image.width), image.mode
     if isinstance(image, dict):
         image = io.BytesIO(image["bytes"]) if image.get("bytes") is not None else image["path"]
+    if not isinstance(image, io.BytesIO):
+        check_regular_file(image)  # a FIFO would block the open forever
     with Image.open(image) as handle:
         width, height = handle.size
         mode = handle.mode

@@ -8,6 +8,8 @@ used wherever images are opened for training, GRPO and evaluation.
 from __future__ import annotations
 
 import io
+import os
+import stat
 
 import numpy as np
 from PIL import Image
@@ -38,13 +40,28 @@ def to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+class NotARegularFileError(OSError):
+    """An image path naming a FIFO, device, socket or folder: opening one could block forever."""
+
+
+def check_regular_file(path: str | os.PathLike) -> None:
+    """Raise ``FileNotFoundError`` if ``path`` does not exist, ``NotARegularFileError`` if it is not a regular
+    file (symlinks followed), before anything opens it."""
+    mode = os.stat(path).st_mode
+    if not stat.S_ISREG(mode):
+        raise NotARegularFileError(f"{path} is not a regular file.")
+
+
 def open_rgb(source: str | bytes | Image.Image) -> Image.Image:
     """``to_rgb`` of a file path, encoded bytes or a PIL image, fully decoded (a truncated file fails here).
 
-    Raises ``FileNotFoundError``, ``OSError`` (unreadable) or ``PIL.Image.DecompressionBombError``.
+    Raises ``FileNotFoundError``, ``OSError`` (unreadable, or not a regular file) or
+    ``PIL.Image.DecompressionBombError``.
     """
     if isinstance(source, Image.Image):
         return to_rgb(source)
+    if not isinstance(source, bytes):
+        check_regular_file(source)
     with Image.open(io.BytesIO(source) if isinstance(source, bytes) else source) as handle:
         return to_rgb(handle)
 

@@ -29,8 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
+import huggingface_hub
 
 SPLIT_NAMES = ("train", "val", "validation", "dev", "test")  # names rule 3 recognises at the end of a stem
+DATA_SUFFIXES = (".json", ".jsonl", ".parquet", ".csv", ".arrow", ".txt")
+LIST_FIELDS = ("choices",)  # fields the record format documents as lists (of strings)
 
 
 class DataError(ValueError):
@@ -81,17 +84,28 @@ def file_split(path: Path) -> str:
     return last if last in SPLIT_NAMES else "train"
 
 
+def _decoded(path: Path, data: bytes, first_line: int = 1) -> str:
+    """``data`` as UTF-8 text; invalid bytes are an error naming the file and line."""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = first_line + data.count(b"\n", 0, err.start)
+        raise DataError(f"{path}, line {line}: not valid UTF-8 ({err.reason} at byte {err.start}).") from None
+
+
 def _parse_json_file(path: Path) -> list:
-    text = path.read_text(encoding="utf-8")
+    data = path.read_bytes()
     if path.suffix == ".jsonl":
         records = []
-        for number, line in enumerate(text.splitlines(), start=1):
+        for number, raw in enumerate(data.split(b"\n"), start=1):
+            line = _decoded(path, raw, number)
             if line.strip():
                 try:
                     records.append(json.loads(line))
                 except json.JSONDecodeError as err:
                     raise DataError(f"{path}, line {number}: not valid JSON ({err.msg}).") from None
         return records
+    text = _decoded(path, data)
     try:
         data = json.loads(text)
     except json.JSONDecodeError as err:
@@ -140,63 +154,153 @@ def read_records(
         if not path.is_file():
             raise FileNotFoundError(f"No dataset file at {path}.")
         return _json_split(path, split), path.parent
-    if path.exists() or path_or_name.startswith((".", "/")):
+    if path.exists():
         raise DataError(f"{path_or_name}: expected a save_to_disk directory or a .json/.jsonl file.")
+    if looks_like_path(path_or_name):
+        raise FileNotFoundError(f"No such file or directory: {path_or_name}.")
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        raise FileNotFoundError(
+            f"No such file or directory: {path_or_name}; the hub is offline (HF_HUB_OFFLINE), so it was not "
+            "looked up there as a dataset name."
+        )
     return datasets.load_dataset(path_or_name, subset, split=split), None
 
 
-def _resolve_images(record, root: Path, index: int) -> dict:
+def looks_like_path(name: str) -> bool:
+    """Whether ``name`` is meant as a local path rather than a hub name (``org/name``): it starts with ``/``,
+    ``.`` or ``~``, has a backslash, more than one ``/``, a data-file suffix, or a first part that is a local
+    folder."""
+    first = name.split("/")[0]
+    return (
+        name.startswith(("/", ".", "~"))
+        or "\\" in name
+        or name.count("/") > 1
+        or Path(name).suffix.lower() in DATA_SUFFIXES
+        or ("/" in name and Path(first).is_dir())
+    )
+
+
+def _where(source: str, index: int, record: dict) -> str:
+    return f"{source}, record {index} (id {record.get('id', 'n/a')})"
+
+
+def _resolve_images(record: dict, root: Path, where: str, allow_outside: bool) -> dict:
     """Turn image file names (``images`` list or single ``image``) into absolute paths, kept as strings; an
-    entry that is not a file name becomes None, which ``prepare_dataset`` counts as an invalid image entry."""
-    if not isinstance(record, dict):
-        raise DataError(f"Record {index}: expected a JSON object, got {type(record).__name__}.")
+    entry that is not a file name becomes None, which ``prepare_dataset`` counts as an invalid image entry.
+
+    Unless ``allow_outside``, a name must stay inside ``root`` (the data file's folder, symlinks followed):
+    an absolute path or one that ``..`` leads out of it is an error, as ``convert`` refuses it too."""
     names = record.get("images", record.get("image", []))
     names = (
         [names] if isinstance(names, str) else names if isinstance(names, list) else [None] if names else []
     )
-    record = {k: v for k, v in record.items() if k != "image"}
-    record["images"] = [
-        (str(Path(n) if Path(n).is_absolute() else root / n) if isinstance(n, str) and n else None)
-        for n in names
-    ]
-    return record
+    resolved = []
+    for name in names:
+        if not (isinstance(name, str) and name):
+            resolved.append(None)
+            continue
+        path = Path(name) if Path(name).is_absolute() else root / name
+        if not allow_outside and not path.resolve().is_relative_to(root.resolve()):
+            raise DataError(
+                f"{where}, field `images`: {name!r} is outside the data folder {root}. Move the image into "
+                "it, or pass allow_outside_images (--allow_outside_images) to read images from anywhere."
+            )
+        resolved.append(str(path))
+    return {k: v for k, v in record.items() if k != "image"} | {"images": resolved}
+
+
+def _uniform_messages(records: list[dict]) -> None:
+    """Make every ``messages`` value fit one Arrow column, in place, without changing what trains.
+
+    A ``messages`` that is not a list of objects with a text ``role``, and a ``content`` that is neither text
+    nor a list of objects, become None: ``prepare_dataset`` counts them (``invalid message`` / ``invalid
+    message content``). Content given as text in some messages and as a list of parts in others (both
+    allowed) becomes one kind: text when no list holds an image (the parts' texts joined, as the chat
+    templates render them), else a list, each text becoming one text part."""
+    contents = []
+    for record in records:
+        messages = record.get("messages")
+        if not isinstance(messages, list) or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) for m in messages
+        ):
+            record["messages"] = None
+            continue
+        for message in messages:
+            content = message.get("content")
+            if not isinstance(content, str) and not (
+                isinstance(content, list) and all(isinstance(p, dict) for p in content)
+            ):
+                message["content"] = None
+            contents.append(message)
+    lists = [m for m in contents if isinstance(m["content"], list)]
+    if not lists or len(lists) == sum(m["content"] is not None for m in contents):
+        return
+    if all(p.get("type") == "text" and isinstance(p.get("text"), str) for m in lists for p in m["content"]):
+        for message in lists:
+            message["content"] = "".join(p["text"] for p in message["content"])
+    else:
+        for message in contents:
+            if isinstance(message["content"], str):
+                message["content"] = [{"type": "text", "text": message["content"]}]
 
 
 SCALARS = (str, int, float, bool)
 
 
-def _uniform_columns(records: list[dict]) -> list[dict]:
-    """Records whose top-level fields each hold one type, as Arrow needs: a field that mixes scalar types
-    across records (an ``answer`` of ``3`` in one and ``"B"`` in another) is read as text; a value of another
-    kind where the others are scalars (a list or object among strings) becomes None, for the record checks
-    (e.g. the gold-answer check) to count."""
+def _uniform_columns(records: list[dict], source: str) -> list[dict]:
+    """Records with the same fields (every field of any record; None where one is absent), each holding one
+    type, as Arrow needs: a field that mixes scalar types across records (an ``answer`` of ``3`` in one and
+    ``"B"`` in another) is read as text; a value of another kind where the others are scalars (a list or
+    object among strings) becomes None, for the record checks (e.g. the gold-answer check) to count. A field
+    the format documents as a list (``choices``) that is a list in one record and not in another is an error
+    naming the record."""
+    columns = list(dict.fromkeys(key for record in records for key in record))
+    records = [{key: record.get(key) for key in columns} for record in records]
+    for key in set(LIST_FIELDS) & set(columns):
+        if any(isinstance(r[key], list) for r in records):
+            index = next(
+                (i for i, r in enumerate(records) if r[key] is not None and not isinstance(r[key], list)),
+                None,
+            )
+            if index is not None:
+                value = records[index][key]
+                raise DataError(
+                    f"{_where(source, index, records[index])}, field `{key}`: expected a list of strings "
+                    f"(as in other records), got {type(value).__name__} {value!r:.60}."
+                )
     kinds: dict[str, set] = {}
     for record in records:
         for key, value in record.items():
             if value is not None and key not in ("messages", "images"):
                 kinds.setdefault(key, set()).add(type(value))
     mixed = {key for key, types in kinds.items() if len(types) > 1 and types & set(SCALARS)}
-    if not mixed:
-        return records
-    fixed = []
     for record in records:
-        record = dict(record)
-        for key in mixed & record.keys():
+        for key in mixed:
             value = record[key]
             record[key] = str(value) if isinstance(value, SCALARS) else None
-        fixed.append(record)
-    return fixed
+    return records
 
 
-def load_cot_dataset(path_or_name: str, split: str = "train") -> datasets.Dataset:
+def load_cot_dataset(
+    path_or_name: str, split: str = "train", allow_outside_images: bool = False
+) -> datasets.Dataset:
     """``split`` of a dataset in the project's record format (see ``read_records`` for the places it reads).
 
-    JSON records hold ``messages`` and ``images`` (file names relative to the JSON file); images stay paths
-    here and are opened, and checked, by ``prepare_dataset``.
+    JSON records hold ``messages`` and ``images`` (file names relative to the JSON file, inside its folder
+    unless ``allow_outside_images``); images stay paths here and are opened, and checked, by
+    ``prepare_dataset``.
     """
     records, root = read_records(path_or_name, split)
     if isinstance(records, datasets.Dataset):
         return records
-    return datasets.Dataset.from_list(
-        _uniform_columns([_resolve_images(r, root, i) for i, r in enumerate(records)])
-    )
+    resolved = []
+    for index, record in enumerate(records):
+        if not isinstance(record, dict):
+            raise DataError(
+                f"{path_or_name}, record {index}: expected a JSON object, got {type(record).__name__}."
+            )
+        resolved.append(
+            _resolve_images(record, root, _where(path_or_name, index, record), allow_outside_images)
+        )
+    _uniform_messages(resolved)
+    return datasets.Dataset.from_list(_uniform_columns(resolved, path_or_name))

@@ -1,23 +1,10 @@
 """Checking records before training: every record that would train wrongly is removed and counted.
 
 ``prepare_dataset`` decides, before any training or generation, whether each record can be trained on, and
-counts each one it removes under its own reason:
-
-- ``invalid message`` / ``invalid message content``: a message that is not ``{"role", "content"}`` with a known
-  role, or content that is neither a string nor a list of text/image parts (e.g. ``None``);
-- ``no assistant target``, ``empty target`` (an empty or whitespace-only assistant message);
-- ``image outside a user turn``: image placeholders are allowed in user turns only (elsewhere the processor's
-  image expansion would shift the THINK/ANSWER labels);
-- ``special token in text``: a special token of the processor (``<|image_pad|>``, ``<image>``,
-  ``<|im_end|>``, ``</s>``, ...) written as text, except the configured tags;
-- ``invalid image entry`` (not a path or an image), ``missing image``, ``unreadable image``,
-  ``image too large (decompression bomb)``, ``image count mismatch`` (placeholders vs. images);
-- ``malformed: ...`` (tags that cannot be split), ``chat template error: ...``, ``processor error: ...``;
-- ``longer than max_length`` (the answer would be lost to truncation);
-- whatever an extra ``check`` returns (GRPO's gold-answer check).
-
-With ``malformed="error"`` the first such record raises ``DataError`` naming its index and id. Images of
-16 bits or more are re-encoded as 8-bit RGB (``scale_sft.data.images.to_rgb``), so no processor clips them.
+counts each one it removes under its reason (``scale_sft.data.skips.SkipReason``; ``docs/DATA.md`` says what
+each means). With ``malformed="error"`` every record is still checked first, then the first bad one (in
+dataset order) raises ``DataError`` naming its index, id and reason. Images of 16 bits or more are re-encoded
+as 8-bit RGB (``scale_sft.data.images.to_rgb``), so no processor clips them.
 
 At scale: the check reads each image once at reduced scale and counts its tokens from its size by the
 processor's own rules (``scale_sft.data.image_tokens``; the full processor runs only where those rules are not
@@ -39,8 +26,9 @@ from PIL import Image
 
 from scale_sft.data.format import is_text_only, message_text, render_sample
 from scale_sft.data.image_tokens import expanded_length, read_image
-from scale_sft.data.images import HIGH_DEPTH_MODES, open_rgb, png_bytes
+from scale_sft.data.images import HIGH_DEPTH_MODES, NotARegularFileError, open_rgb, png_bytes
 from scale_sft.data.loading import DataError, DataReport
+from scale_sft.data.skips import SkipReason
 from scale_sft.segments import MalformedSampleError
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
@@ -107,40 +95,45 @@ def _message_problem(messages, special_tokens: re.Pattern | None) -> str | None:
     if not isinstance(messages, list) or not all(
         isinstance(m, dict) and m.get("role") in ROLES and "content" in m for m in messages
     ):
-        return "invalid message"
+        return SkipReason.INVALID_MESSAGE.value
     for message in messages:
         content = message["content"]
         if not isinstance(content, str) and not (isinstance(content, list) and all(map(_part_ok, content))):
-            return "invalid message content"
+            return SkipReason.INVALID_MESSAGE_CONTENT.value
     if not messages or messages[-1]["role"] != "assistant":
-        return "no assistant target"
+        return SkipReason.NO_ASSISTANT_TARGET.value
     if any(_has_image(m) for m in messages if m["role"] != "user"):
-        return "image outside a user turn"
+        return SkipReason.IMAGE_OUTSIDE_USER_TURN.value
     if not message_text(messages[-1]).strip():
-        return "empty target"
+        return SkipReason.EMPTY_TARGET.value
     if special_tokens and any(special_tokens.search(t) for m in messages for t in _texts(m)):
-        return "special token in text"
+        return SkipReason.SPECIAL_TOKEN_IN_TEXT.value
     return None
 
 
-def _read_images(images) -> tuple[list, list, str | None, bool]:
+def _read_images(images, max_pixels: int | None = None) -> tuple[list, list, str | None, bool]:
     """The images (as given), their sizes, the reason they cannot be used (or None), and whether any is
-    high-depth. An image is a path, an undecoded ``{"bytes", "path"}`` value or a PIL image."""
+    high-depth. An image is a path, an undecoded ``{"bytes", "path"}`` value or a PIL image; one of more
+    than ``max_pixels`` pixels is refused."""
     if images is None:
         return [], [], None, False
     valid = (str, dict, Image.Image)
     if not isinstance(images, list) or not all(isinstance(i, valid) for i in images):
-        return [], [], "invalid image entry", False
+        return [], [], SkipReason.INVALID_IMAGE_ENTRY.value, False
     sizes, high_depth = [], False
     for image in images:
         try:
             size, mode = read_image(image)
         except FileNotFoundError:
-            return [], [], "missing image", False
+            return [], [], SkipReason.MISSING_IMAGE.value, False
         except Image.DecompressionBombError:
-            return [], [], "image too large (decompression bomb)", False
+            return [], [], SkipReason.DECOMPRESSION_BOMB.value, False
+        except NotARegularFileError:
+            return [], [], SkipReason.IMAGE_NOT_REGULAR_FILE.value, False
         except (OSError, KeyError, TypeError):  # KeyError/TypeError: a dict that is not an image value
-            return [], [], "unreadable image", False
+            return [], [], SkipReason.UNREADABLE_IMAGE.value, False
+        if max_pixels is not None and size[0] * size[1] > max_pixels:
+            return [], [], SkipReason.IMAGE_OVER_MAX_PIXELS.value, False
         sizes.append(size)
         high_depth |= mode in HIGH_DEPTH_MODES
     return images, sizes, None, high_depth
@@ -163,15 +156,15 @@ def _render(
     try:
         text, spans = render_sample(processor, record["messages"], tags)
     except MalformedSampleError as err:
-        return Verdict(f"malformed: {err}")
+        return Verdict(SkipReason.MALFORMED.detailed(err))
     except (TemplateError, ValueError) as err:
-        return Verdict(f"chat template error: {err}")
+        return Verdict(SkipReason.CHAT_TEMPLATE_ERROR.detailed(err))
     try:
         length = _token_length(processor, text, images, sizes)
     except ValueError as err:
-        return Verdict(f"processor error: {err}")
+        return Verdict(SkipReason.PROCESSOR_ERROR.detailed(err))
     if max_length is not None and length > max_length:
-        return Verdict("longer than max_length", length)
+        return Verdict(SkipReason.LONGER_THAN_MAX_LENGTH.value, length)
     return Verdict(None, length, spans.answer_from_end == spans.completion_from_end)
 
 
@@ -182,20 +175,21 @@ def check_record(
     max_length: int | None = None,
     special_tokens: re.Pattern | None = None,
     check: Callable[[dict], str | None] | None = None,
+    max_image_pixels: int | None = None,
 ) -> Verdict:
-    """Every rule of the module docstring, for one record (images as paths, undecoded values or PIL images)."""
+    """Every record check, for one record (images as paths, undecoded values or PIL images)."""
     messages = record.get("messages")
     reason = _message_problem(messages, special_tokens)
     if reason:
         return Verdict(reason)
-    images, sizes, reason, high_depth = _read_images(record.get("images"))
+    images, sizes, reason, high_depth = _read_images(record.get("images"), max_image_pixels)
     if reason:
         return Verdict(reason)
     n_placeholders = sum(p["type"] == "image" for m in messages if _has_image(m) for p in m["content"])
     if n_placeholders != len(images):
-        return Verdict("image count mismatch")
+        return Verdict(SkipReason.IMAGE_COUNT_MISMATCH.value)
     if images and is_text_only(processor):
-        return Verdict("images for a text-only model")
+        return Verdict(SkipReason.IMAGES_FOR_TEXT_ONLY_MODEL.value)
     verdict = _render(record, images, sizes, processor, tags, max_length)
     verdict.high_depth = high_depth
     if verdict.reason is None and check is not None:
@@ -222,6 +216,7 @@ def check_dataset(
     check: Callable[[dict], str | None] | None = None,
     num_proc: int | None = None,
     load_from_cache_file: bool | None = None,
+    max_image_pixels: int | None = None,
 ) -> datasets.Dataset:
     """``check_record`` for every record in ``num_proc`` processes: one row of ``CHECK_FEATURES`` per record.
 
@@ -234,6 +229,7 @@ def check_dataset(
         "max_length": max_length,
         "special_tokens": special_token_pattern(processor, tags),
         "check": check,
+        "max_image_pixels": max_image_pixels,
     }
     return (
         dataset.with_format("arrow")
@@ -273,6 +269,7 @@ def prepare_dataset(
     max_length: int | None = None,
     check: Callable[[dict], str | None] | None = None,
     num_proc: int | None = None,
+    max_image_pixels: int | None = None,
 ) -> tuple[datasets.Dataset, DataReport]:
     """Keep the records that train correctly, with their token count in a ``length`` column; count (or, with
     ``malformed="error"``, raise on) the others.
@@ -280,7 +277,9 @@ def prepare_dataset(
     ``check`` is an extra rule (the reason to skip a record, or None), applied after the record checks; it must
     be a module-level function so that ``num_proc`` processes and the cache can use it.
     """
-    results = check_dataset(dataset, processor, tags, max_length, check, num_proc)
+    results = check_dataset(
+        dataset, processor, tags, max_length, check, num_proc, max_image_pixels=max_image_pixels
+    )
     reasons, lengths = results["skip_reason"], results["length"]
     report = DataReport(total=len(dataset))
     for index, reason in enumerate(reasons):

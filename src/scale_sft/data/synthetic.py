@@ -30,6 +30,16 @@ to 460 tokens, about 34 times the ANSWER segment on average (``tests/test_synthe
 The tiny model learns it from scratch (``benchmarks/LEARNABILITY_IMBALANCED.md``: in 250 steps the held-out
 loss fell to 0.23x of its step-100 value, and the answer's from 3.50 to 0.55 nats). The default task is
 unchanged by it, so the demo's data stays the same.
+
+``noise`` (default 0) makes a share of the training traces imperfect the way distilled cold-start traces are
+(written by a text model from image descriptions, verbose and not always right, with the dataset's gold
+answer): exactly ``round(noise * n)`` records of the train split, drawn by seed, get either a
+``wrong_statement`` (the colour or the shape count stated wrongly once, never corrected) or a ``digression``
+(two fluent sentences that have nothing to do with the question). The reasoning step and the gold answer stay,
+so the tags, the answer and the gold step that evaluation reads are unchanged; the record's ``trace_noise``
+says which (``none`` for a clean trace), so analyses can split by it. The draw uses its own random stream, so
+the records' scenes and questions do not depend on ``noise``, and the test split stays clean and identical
+across noise levels (paired comparisons stay paired).
 """
 
 from __future__ import annotations
@@ -68,6 +78,15 @@ YES_NO = ["yes", "no"]
 MIN_FILLED = 0.4  # with a single shape among empty cells its colour was not learned in the demo budget
 TASKS: tuple[str, ...] = ("default", "imbalanced")
 MAX_CHECKS = 10  # imbalanced task: 0 to 10 checks, reasoning from about 40 to 460 tokens
+TRACE_NOISE_KINDS: tuple[str, ...] = ("wrong_statement", "digression")
+DIGRESSIONS: tuple[str, ...] = (
+    "Grids like this one are also used for board games such as tic-tac-toe, where three marks in a row win.",
+    "Squares, circles and triangles are among the first shapes that children learn to name and draw.",
+    "Some painters of the last century built whole pictures out of coloured squares laid on a grid.",
+    "A grid with as many rows as columns is called square, like the board of a game of chess.",
+    "Languages split colours differently; some use a single word for both green and blue.",
+    "It is often said that counting slowly, one row at a time, avoids most counting mistakes.",
+)
 
 Cell = dict[str, str] | None
 Scene = list[list[Cell]]
@@ -161,10 +180,48 @@ def check_lines(scene: Scene, checks: int) -> list[str]:
     ]
 
 
+def add_trace_noise(rng: random.Random, scene: Scene, lines: list[str], kind: str) -> list[str]:
+    """``lines`` (the trace before its reasoning step) with one wrong statement or an inserted digression."""
+    color, n, cells = scene_facts(scene)
+    if kind == "digression":
+        noisy = list(lines)
+        for sentence in rng.sample(DIGRESSIONS, 2):
+            noisy.insert(rng.randint(0, len(noisy)), sentence)
+        return noisy
+    wrong_color = rng.choice([c for c in COLORS if c != color])
+    wrong_n = rng.choice([m for m in range(1, cells + 1) if m != n])
+    right, wrong = rng.choice(
+        [
+            (f"All shapes are {color}.", f"All shapes are {wrong_color}."),
+            (f"There are {n} shapes, so {cells - n}", f"There are {wrong_n} shapes, so {cells - wrong_n}"),
+        ]
+    )
+    at = next(i for i, line in enumerate(lines) if line.startswith(right))
+    return [*lines[:at], lines[at].replace(right, wrong), *lines[at + 1 :]]
+
+
+def trace_noise_kinds(n: int, noise: float, seed: int, split: str) -> tuple[list[str], random.Random]:
+    """Which of ``n`` records get which trace noise (exactly ``round(noise * n)`` of them), and the random
+    stream, keyed by (seed, split) apart from the records', that draws the noise itself."""
+    if not 0.0 <= noise <= 1.0:
+        raise ValueError(f"noise is a share of the traces, in [0, 1]; got {noise}.")
+    rng = random.Random(f"scale-sft-trace-noise:{seed}:{split}")
+    noisy = set(rng.sample(range(n), round(noise * n)))
+    return [rng.choice(TRACE_NOISE_KINDS) if i in noisy else "none" for i in range(n)], rng
+
+
 def make_record(
-    rng: random.Random, index: int, split: str, rows: int = 3, cols: int = 3, task: str = "default"
+    rng: random.Random,
+    index: int,
+    split: str,
+    rows: int = 3,
+    cols: int = 3,
+    task: str = "default",
+    trace_noise: str = "none",
+    noise_rng: random.Random | None = None,
 ) -> dict:
-    """One record of ``task``; all randomness comes from ``rng`` so a seeded stream gives identical records."""
+    """One record of ``task``; all randomness comes from ``rng`` so a seeded stream gives identical records.
+    ``trace_noise`` (one of ``TRACE_NOISE_KINDS``, drawn from ``noise_rng``) spoils its trace, not its answer."""
     if task not in TASKS:
         raise ValueError(f"Unknown synthetic task {task!r}; choose one of {TASKS}.")
     qtype = rng.choice(QUESTION_TYPES)
@@ -178,6 +235,8 @@ def make_record(
         description = description[1:] + check_lines(scene, checks)
     if choices:
         question = format_options(question, choices)
+    if trace_noise != "none":
+        description = add_trace_noise(noise_rng, scene, description, trace_noise)
     think = "\n".join([*description, step, f"So the answer is {answer}."])
     return {
         "id": f"synth-{split}-{index:05d}",
@@ -190,27 +249,45 @@ def make_record(
         "choices": choices,
         "think": think,
         "scene": json.dumps(scene),
+        "trace_noise": trace_noise,
     }
 
 
 def make_records(
-    n: int, seed: int, split: str = "train", rows: int = 3, cols: int = 3, task: str = "default"
+    n: int,
+    seed: int,
+    split: str = "train",
+    rows: int = 3,
+    cols: int = 3,
+    task: str = "default",
+    noise: float = 0.0,
 ) -> list[dict]:
-    """``n`` records from a stream keyed by (seed, split), so splits are independent but reproducible."""
+    """``n`` records from a stream keyed by (seed, split), so splits are independent but reproducible;
+    ``round(noise * n)`` of them with a noisy trace."""
     rng = random.Random(f"scale-sft-synthetic:{seed}:{split}")
-    return [make_record(rng, i, split, rows, cols, task) for i in range(n)]
+    kinds, noise_rng = trace_noise_kinds(n, noise, seed, split)
+    return [make_record(rng, i, split, rows, cols, task, kinds[i], noise_rng) for i in range(n)]
 
 
-FEATURES = record_features("question_type", "think", "scene")
+FEATURES = record_features("question_type", "think", "scene", "trace_noise")
 
 
 def make_dataset(
-    n_train: int, n_test: int, seed: int, rows: int = 3, cols: int = 3, task: str = "default"
+    n_train: int,
+    n_test: int,
+    seed: int,
+    rows: int = 3,
+    cols: int = 3,
+    task: str = "default",
+    noise: float = 0.0,
 ) -> datasets.DatasetDict:
+    """Train and test splits; ``noise`` spoils training traces only, so the test split is the same at any
+    noise level."""
     return datasets.DatasetDict(
         {
             split: datasets.Dataset.from_list(
-                make_records(n, seed, split, rows, cols, task), features=FEATURES
+                make_records(n, seed, split, rows, cols, task, noise if split == "train" else 0.0),
+                features=FEATURES,
             )
             for split, n in (("train", n_train), ("test", n_test))
         }
@@ -225,8 +302,9 @@ def save_dataset(
     rows: int = 3,
     cols: int = 3,
     task: str = "default",
+    noise: float = 0.0,
 ) -> datasets.DatasetDict:
-    dataset = make_dataset(n_train, n_test, seed, rows, cols, task)
+    dataset = make_dataset(n_train, n_test, seed, rows, cols, task, noise)
     dataset.save_to_disk(str(out_dir))
     return dataset
 

@@ -24,12 +24,13 @@ import re
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
+from scale_sft.answers import Gold, GoldError, read_gold
 from scale_sft.data.converters import convert
-from scale_sft.data.loading import load_cot_dataset
+from scale_sft.data.loading import load_cot_dataset, looks_like_path
 from scale_sft.data.synthetic import make_records, scene_facts
 from scale_sft.data.synthetic_text import make_text_records
-from scale_sft.evaluation.answers import Gold, GoldError, read_gold
 from scale_sft.method_config import MALFORMED_MODES
 
 
@@ -132,15 +133,21 @@ def _convert_hub(spec: HubSource, split: str, data: str | None, hub_name: str | 
 
 
 def get_benchmark(
-    name: str, split: str = "test", data: str | None = None, hub_name: str | None = None
+    name: str,
+    split: str = "test",
+    data: str | None = None,
+    hub_name: str | None = None,
+    allow_outside_images: bool = False,
 ) -> Benchmark:
-    """The ``Benchmark`` called ``name`` (see the module docstring); ``data`` is a local copy."""
+    """The ``Benchmark`` called ``name`` (see the module docstring); ``data`` is a local copy. A name that is
+    neither a benchmark, nor a local path, nor a hub ``org/name`` is an error listing the benchmarks (a typo
+    never becomes a hub look-up)."""
     if name in ("synthetic", "synthetic_text"):
         make = make_records if name == "synthetic" else make_text_records
 
         def load_synthetic():
             if data is not None:
-                return load_cot_dataset(data, split), None
+                return load_cot_dataset(data, split, allow_outside_images), None
             return make(200, seed=0, split="test"), None
 
         check = reasoning_correct if name == "synthetic" else None
@@ -157,7 +164,12 @@ def get_benchmark(
         return Benchmark(name, load_hub, strict_match=strict)
     if hub_name is not None:
         raise ValueError(f"hub_name applies to {sorted(HUB_BENCHMARKS)}, not to {name!r}.")
-    return Benchmark(name, lambda: (load_cot_dataset(name, split), None))
+    if "/" not in name and not Path(name).exists() and not looks_like_path(name):
+        known = ["synthetic", "synthetic_text", *HUB_BENCHMARKS]
+        raise ValueError(
+            f"Unknown benchmark {name!r}: choose one of {known}, a dataset path, or a hub dataset `org/name`."
+        )
+    return Benchmark(name, lambda: (load_cot_dataset(name, split, allow_outside_images), None))
 
 
 def load_records(

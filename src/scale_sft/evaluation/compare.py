@@ -8,6 +8,7 @@ token counts on an axis from 0.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from scale_sft.evaluation.runner import TABLE_METRICS
@@ -84,3 +85,20 @@ def compare(run_dirs: list[str], output: str | None = None) -> str:
         plot_runs(runs, output)
         Path(output).with_suffix(".txt").write_text(table + "\n")
     return table
+
+
+@dataclass
+class CompareArguments:
+    """``scale-sft compare``: which evaluation runs, and where the chart goes."""
+
+    runs: list[str] = field(
+        metadata={"help": "Directories written by `scale-sft eval --output_dir`.", "positional": True}
+    )
+    output: str | None = field(
+        default=None, metadata={"help": "PNG chart to write (a .txt table is written beside)."}
+    )
+
+
+def compare_command(args: CompareArguments) -> str:
+    """``scale-sft compare``: ``compare`` the runs."""
+    return compare(args.runs, args.output)

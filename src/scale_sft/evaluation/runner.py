@@ -9,19 +9,24 @@ the rows are aggregated (``scoring.aggregate``) into ``metrics.json`` and a tabl
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import Iterable, Sequence
 from contextlib import nullcontext
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from scale_sft.evaluation.answers import ANSWER_FORMATS, Gold, parse_generation, read_gold
-from scale_sft.evaluation.benchmarks import Benchmark, get_benchmark, load_records
+from scale_sft.answers import ANSWER_FORMATS, Gold, parse_generation, read_gold
+from scale_sft.evaluation.benchmarks import HUB_BENCHMARKS, Benchmark, get_benchmark, load_records
 from scale_sft.evaluation.generate import check_generation_args, generate_batches
+from scale_sft.evaluation.image_control import IMAGE_CONTROLS, apply_image_control, check_image_control
 from scale_sft.evaluation.scoring import Generation, aggregate, score_item
+from scale_sft.method_config import MALFORMED_MODES
 from scale_sft.models.loading import load_model_and_processor
+from scale_sft.models.processor import ProcessorArguments
 from scale_sft.tables import format_table
-from scale_sft.tags import DEFAULT_TAGS, CotTags
+from scale_sft.tags import DEFAULT_TAGS, CotTags, TagArguments
 
 TABLE_METRICS = (
     "accuracy",
@@ -98,8 +103,10 @@ def check_eval_args(
     temperature: float,
     num_samples: int,
     answer_format: str | None = None,
+    image_control: str = "none",
 ):
     """Raise ``ValueError`` for settings ``evaluate`` cannot run with, before anything is loaded."""
+    check_image_control(image_control)
     if answer_format is not None and answer_format not in ANSWER_FORMATS:
         raise ValueError(f"answer_format must be one of {ANSWER_FORMATS} (or None), got {answer_format!r}.")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
@@ -140,6 +147,8 @@ def evaluate(
     tags: CotTags = DEFAULT_TAGS,
     processor_options: dict | None = None,
     answer_format: str | None = None,
+    image_control: str = "none",
+    allow_outside_images: bool = False,
 ) -> dict:
     """Evaluate ``model`` on ``benchmark``; return the metrics and write them to ``output_dir``.
 
@@ -150,15 +159,21 @@ def evaluate(
     The processor is the one saved with ``model`` (a ``train`` output keeps its training resolution);
     ``processor_options`` (``max_pixels``, ...) override it.
 
+    ``image_control`` scores the model without looking (``evaluation.image_control``): ``"blank"`` shows a
+    grey image of the same size, ``"shuffle"`` another item's images (a fixed permutation without fixed
+    points); ``"none"`` shows the record's own. It is recorded under ``run`` in the metrics, so a study puts
+    the accuracy with and without the image side by side.
+
     ``predictions.jsonl`` is written row by row as batches finish (in generation order; ``index`` is the
     record's position), so a failure late in a run keeps every prediction made before it; ``metrics.json``
     follows at the end, with the run settings under ``run`` and what was loaded and skipped under ``data``.
     Records whose gold answer cannot be read are skipped and counted (``malformed="error"``: an error naming
     the record), before the model is loaded.
     """
-    check_eval_args(limit, batch_size, max_new_tokens, temperature, num_samples, answer_format)
-    bench = get_benchmark(benchmark, split, data, hub_name)
+    check_eval_args(limit, batch_size, max_new_tokens, temperature, num_samples, answer_format, image_control)
+    bench = get_benchmark(benchmark, split, data, hub_name, allow_outside_images)
     records, golds, data_report = load_records(bench, limit, malformed)
+    records = apply_image_control(records, image_control)
     loaded_model, processor = load_model_and_processor(
         model, trust_remote_code=trust_remote_code, processor_options=processor_options
     )
@@ -182,6 +197,7 @@ def evaluate(
         "batch_size": batch_size,
         "processor_options": processor_options or {},
         "answer_format": answer_format,
+        "image_control": image_control,
         "generation_wall_clock_s": time.perf_counter() - started,
     }
     metrics["data"] = data_report
@@ -189,3 +205,70 @@ def evaluate(
     if out is not None:
         (out / "metrics.json").write_text(json.dumps(metrics, indent=2))
     return metrics
+
+
+@dataclass
+class EvalArguments:
+    """``scale-sft eval``: ``evaluate``'s settings, field for parameter (tags: ``TagArguments``; image options:
+    ``ProcessorArguments``)."""
+
+    model: str = field(metadata={"help": "Hub name or local path of the model to evaluate."})
+    benchmark: str = field(
+        default="synthetic",
+        metadata={"help": f"synthetic, synthetic_text, {', '.join(HUB_BENCHMARKS)}, or a dataset path."},
+    )
+    split: str = field(default="test", metadata={"help": "Split of the benchmark to evaluate on."})
+    data: str | None = field(
+        default=None, metadata={"help": "Local copy of the benchmark (file or directory)."}
+    )
+    hub_name: str | None = field(
+        default=None,
+        metadata={
+            "help": "Hub dataset to read a hub benchmark from (default: "
+            + "; ".join(f"{name}: {' then '.join(s.hub_names)}" for name, s in HUB_BENCHMARKS.items())
+            + ")."
+        },
+    )
+    limit: int | None = field(default=None, metadata={"help": "Evaluate the first N records only (N >= 1)."})
+    batch_size: int = field(default=16, metadata={"help": "Records per generation batch (>= 1)."})
+    max_new_tokens: int = field(default=512, metadata={"help": "Most tokens generated per completion."})
+    temperature: float = field(default=0.0, metadata={"help": "0 = greedy decoding; must be >= 0."})
+    num_samples: int = field(default=1, metadata={"help": "Completions per record (needs temperature)."})
+    malformed: str = field(
+        default="skip",
+        metadata={
+            "help": "A record whose gold answer cannot be read: skip and count it, or stop naming it.",
+            "choices": list(MALFORMED_MODES),
+        },
+    )
+    answer_format: str | None = field(
+        default=None,
+        metadata={
+            "help": "Where the final answer stands: the answer tags, or (boxed, R1 style) the answer tags if any, "
+            "else the last \\boxed{} after the reasoning (default: each record's answer_format field, else tags).",
+            "choices": list(ANSWER_FORMATS),
+        },
+    )
+    image_control: str = field(
+        default="none",
+        metadata={
+            "help": "Score without looking: blank (a grey image of the same size) or shuffle (another item's "
+            "images); recorded in metrics.json under run.",
+            "choices": list(IMAGE_CONTROLS),
+        },
+    )
+    output_dir: str | None = field(
+        default=None, metadata={"help": "Where predictions.jsonl and metrics.json go."}
+    )
+    allow_outside_images: bool = field(
+        default=False,
+        metadata={"help": "JSON/JSONL data: also read images outside the data file's folder (absolute or ../ paths)."},
+    )
+    trust_remote_code: bool = field(default=False, metadata={"help": "Run the model repository's own code."})
+
+
+def eval_command(args: EvalArguments, tag_args: TagArguments, processor_args: ProcessorArguments) -> dict:
+    """``scale-sft eval``: ``evaluate`` with the parsed settings."""
+    return evaluate(
+        **dataclasses.asdict(args), tags=tag_args.tags, processor_options=processor_args.processor_options()
+    )

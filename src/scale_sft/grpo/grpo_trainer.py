@@ -10,14 +10,15 @@ from __future__ import annotations
 import torch
 from trl import GRPOTrainer
 
+from scale_sft.checkpoints import SaveGuard
 from scale_sft.compute import CheckpointCompute, ComputeMeter
 from scale_sft.nonfinite import NonFiniteGuard
 
 
-class ScaleGRPOTrainer(CheckpointCompute, NonFiniteGuard, GRPOTrainer):
+class ScaleGRPOTrainer(CheckpointCompute, SaveGuard, NonFiniteGuard, GRPOTrainer):
     """``GRPOTrainer`` with a ``generated_tokens`` counter over all ranks and a ``ComputeMeter``; a non-finite
     step stops (or is skipped, counted) as in SFT (``NonFiniteGuard``); every checkpoint holds its compute so far
-    (``CheckpointCompute``)."""
+    (``CheckpointCompute``); disk space is checked before training and a full disk named (``SaveGuard``)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

@@ -3,7 +3,8 @@
 The dataset is the training format seen prompt-only: each record's conversation without its assistant
 target, its images (none for a text-only model), and the gold ``answer`` / ``answer_type`` / ``choices`` and
 ``answer_format`` (``boxed`` for R1-style traces) the rewards read. Records are
-checked as for SFT, plus their gold answer (``gold_problem``), before any generation.
+checked as for SFT, plus their gold answer (``scale_sft.answers.validate_gold``), before any
+generation.
 """
 
 from __future__ import annotations
@@ -14,15 +15,16 @@ from dataclasses import dataclass, field
 import datasets
 from trl import ModelConfig, get_peft_config
 
+from scale_sft.answers import validate_gold
 from scale_sft.data.format import is_text_only, message_text, probe_texts, prompt_messages
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
-from scale_sft.evaluation.answers import validate_gold
 from scale_sft.grpo.grpo_config import ScaleGRPOConfig
 from scale_sft.grpo.grpo_trainer import ScaleGRPOTrainer
 from scale_sft.grpo.rewards import build_rewards
 from scale_sft.models.loading import load_model_and_processor
 from scale_sft.models.processor import ProcessorArguments, save_processor
+from scale_sft.run_dir import RunClaim, claim_output_dir, run_settings
 from scale_sft.run_record import finish_run
 
 
@@ -70,7 +72,13 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
     """Run GRPO and save the model, processor and ``run.json`` (wall-clock, generated tokens) to ``output_dir``."""
     if not script_args.model or not script_args.dataset:
         raise ValueError("Both --model and --dataset are required.")
-    config.claim_output_dir()
+    with claim_output_dir(config, run_settings(script_args, config, model_args)) as claim:
+        return _grpo(script_args, config, model_args, claim)
+
+
+def _grpo(
+    script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelConfig, claim: RunClaim
+) -> dict:
     started = time.perf_counter()
     model, processor = load_model_and_processor(
         script_args.model,
@@ -82,7 +90,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
     with config.main_process_first(
         desc="checking the records"
     ):  # once per machine, the others read the cache
-        raw = load_cot_dataset(script_args.dataset, script_args.dataset_split)
+        raw = load_cot_dataset(script_args.dataset, script_args.dataset_split, config.allow_outside_images)
         dataset, report = prepare_dataset(
             raw,
             processor,
@@ -90,6 +98,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
             config.malformed,
             check=validate_gold,
             num_proc=config.dataset_num_proc,
+            max_image_pixels=config.max_image_pixels,
         )
     print(f"GRPO data: {report.summary()}", flush=True)
     trainer = ScaleGRPOTrainer(
@@ -100,6 +109,7 @@ def grpo(script_args: GRPOArguments, config: ScaleGRPOConfig, model_args: ModelC
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
+    trainer.add_callback(claim)
     result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     trainer.save_model(config.output_dir)
     probes = probe_texts(processor, dataset, config.tags)  # must tokenize the same after reload

@@ -1,8 +1,9 @@
 """GRPO rewards as plain functions with TRL's signature ``f(completions, **dataset_columns) -> list[float]``.
 
 ``format_reward`` applies the tag rules training data must pass (``scale_sft.segments.answer_start``) and asks
-for a non-empty answer; ``accuracy_reward`` scores exactly as ``scale-sft eval`` does (the evaluation module's
-``extract_answer`` and ``is_correct``), so a completion earns the reward iff evaluation would count it correct.
+for non-empty reasoning and a non-empty answer (``well_formed`` says exactly what passes); ``accuracy_reward``
+scores exactly as ``scale-sft eval`` does (``scale_sft.answers.extract_answer`` and ``is_correct``: the answer
+is read after ``</think>`` only), so a completion earns the reward iff evaluation would count it correct.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
+from scale_sft.answers import extract_answer, is_correct
 from scale_sft.data.format import message_text
-from scale_sft.evaluation.answers import extract_answer, is_correct
 from scale_sft.evaluation.scoring import find_loop
 from scale_sft.segments import MalformedSampleError, answer_start
 from scale_sft.tags import DEFAULT_TAGS, CotTags
@@ -25,22 +26,27 @@ def completion_text(completion) -> str:
 
 
 def well_formed(text: str, tags: CotTags = DEFAULT_TAGS, answer_format: str = "tags") -> bool:
-    """A think block then a non-empty final answer, with nothing but whitespace around and between them.
+    """Whether a completion earns the format reward. Surrounding whitespace ignored, it must
 
-    The think/answer tags must pass ``answer_start``, the check every training target passes (one think block,
-    tags in order, no answer tag inside the reasoning, ...); on top of it the think block is required and the
-    answer must hold more than whitespace, so ``<answer></answer>`` earns nothing. The answer is an answer
-    block; with ``answer_format="boxed"`` (R1-style traces) it may instead be text after the reasoning that
-    holds a non-empty ``\\boxed{}``, as evaluation reads it.
+    1. start with the think tag and pass ``segments.answer_start``, the check every training target passes
+       (one think block, tags in order, no near-miss tag, no answer tag inside the reasoning, text after it);
+    2. hold reasoning: the think block has more than whitespace, so ``<think></think>`` earns nothing;
+    3. after ``</think>``, in the ``"tags"`` format: one answer block with more than whitespace in it and nothing
+       but whitespace around it (``<answer></answer>`` earns nothing). In the ``"boxed"`` format (R1-style
+       traces), either that, or, with no answer tag at all, any text whose last complete ``\\boxed{...}`` holds
+       more than whitespace: text around the box is allowed (``The answer is $\\boxed{5}$.``), as evaluation
+       reads it.
     """
     text = text.strip()
     try:
         split = answer_start(text, tags)
     except MalformedSampleError:
         return False
-    rest = text[split:].strip()
     if split == 0 or not text.startswith(tags.think_start):
         return False
+    if not text[len(tags.think_start) : split - len(tags.think_end)].strip():
+        return False
+    rest = text[split:].strip()
     if answer_format == "boxed" and tags.answer_start not in rest:
         return bool((extract_answer(text, tags, answer_format) or "").strip())
     if not (rest.startswith(tags.answer_start) and rest.endswith(tags.answer_end)):

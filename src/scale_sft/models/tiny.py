@@ -13,6 +13,7 @@ configs, processor) stays inside that builder. The vision-language builders live
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -20,7 +21,7 @@ import torch
 from scale_sft.models.chat_templates import GEMMA3_CHAT_TEMPLATE, LLAVA_NEXT_CHAT_TEMPLATE, QWEN_CHAT_TEMPLATE
 from scale_sft.models.tiny_common import TinySize, text_config, tokenizer_and_ids
 from scale_sft.models.tiny_text import build_qwen2_text
-from scale_sft.tags import DEFAULT_TAGS, CotTags
+from scale_sft.tags import DEFAULT_TAGS, CotTags, TagArguments
 
 
 def _qwen2_5_vl_config(size: TinySize, vocab_size: int, ids: dict[str, int]):
@@ -294,3 +295,32 @@ def make_tiny_model(
     model.save_pretrained(out)  # safetensors by default
     processor.save_pretrained(out)
     return out
+
+
+@dataclass
+class MakeTinyModelArguments:
+    """``scale-sft make-tiny-model``: which tiny model to build and where (its tags: ``TagArguments``)."""
+
+    out: str = field(metadata={"help": "Directory to save the model and processor to."})
+    arch: str = field(
+        default="qwen2_5_vl",
+        metadata={
+            "help": f"Architecture: a VLM or a text-only causal LM ({', '.join(TEXT_ARCHITECTURES)}).",
+            "choices": sorted(ARCHITECTURES),
+        },
+    )
+    seed: int = field(
+        default=0, metadata={"help": "Seed of the weights and of the tokenizer's training texts."}
+    )
+    special_tags: bool = field(
+        default=False, metadata={"help": "Make the <think>/<answer> tags single special tokens."}
+    )
+
+
+def make_tiny_model_command(args: MakeTinyModelArguments, tag_args: TagArguments) -> Path:
+    """``scale-sft make-tiny-model``: ``make_tiny_model`` with the tokenizer trained on the synthetic corpus."""
+    path = make_tiny_model(
+        args.out, arch=args.arch, special_tags=args.special_tags, tags=tag_args.tags, seed=args.seed
+    )
+    print(f"Saved a tiny {args.arch} model and processor to {path}")
+    return path

@@ -64,7 +64,7 @@ class ScaleSFTCollator(DataCollatorMixin):
         if self.max_length is not None and output["attention_mask"].sum(dim=1).max() > self.max_length:
             raise ValueError(
                 f"A sample is longer than max_length={self.max_length}; filter the dataset with "
-                "scale_sft.data.prepare_dataset first (it skips and counts such samples)."
+                "scale_sft.data.prepare.prepare_dataset first (it skips and counts such samples)."
             )
         segment_ids = segment_ids_from_offsets(output.pop("offset_mapping"), output["attention_mask"], spans)
         labels = output["input_ids"].clone()

@@ -9,7 +9,9 @@ median, p90) and, with ``--out``, writes ``token_histogram.png`` and ``token_sta
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,11 +19,11 @@ import numpy as np
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
 from scale_sft.models.loading import resolve_model
-from scale_sft.models.processor import load_processor
+from scale_sft.models.processor import ProcessorArguments, load_processor
 from scale_sft.segments import ANSWER, THINK
 from scale_sft.sft.collator import ScaleSFTCollator
 from scale_sft.tables import format_table
-from scale_sft.tags import DEFAULT_TAGS, CotTags
+from scale_sft.tags import DEFAULT_TAGS, CotTags, TagArguments
 
 
 def _summary(values: np.ndarray) -> dict:
@@ -93,10 +95,11 @@ def inspect_data(
     batch_size: int = 16,
     trust_remote_code: bool = False,
     processor_options: dict | None = None,
+    allow_outside_images: bool = False,
 ) -> dict:
     """Count skips and per-record THINK/ANSWER tokens of ``dataset`` under ``model``'s processor; print them."""
     processor = load_processor(resolve_model(model), trust_remote_code, processor_options)
-    raw = load_cot_dataset(dataset, split)
+    raw = load_cot_dataset(dataset, split, allow_outside_images)
     if limit is not None and limit < len(raw):
         raw = raw.select(range(limit))
     kept, report = prepare_dataset(raw, processor, tags, "skip", max_length)
@@ -121,3 +124,35 @@ def inspect_data(
         (out / "token_stats.json").write_text(json.dumps(stats, indent=2))
         print(f"Wrote {out / 'token_histogram.png'} and {out / 'token_stats.json'}")
     return stats
+
+
+@dataclass
+class InspectDataArguments:
+    """``scale-sft inspect-data``: ``inspect_data``'s settings, field for parameter (tags: ``TagArguments``;
+    image options: ``ProcessorArguments``)."""
+
+    dataset: str = field(metadata={"help": "save_to_disk directory, JSON/JSONL file or hub name."})
+    model: str = field(metadata={"help": "Model (hub name or path) whose processor to use."})
+    split: str = field(default="train", metadata={"help": "Split to inspect."})
+    out: str | None = field(
+        default=None, metadata={"help": "Directory for token_histogram.png and token_stats.json."}
+    )
+    max_length: int | None = field(
+        default=1024, metadata={"help": "As in train: longer records are skipped ('none': keep all)."}
+    )
+    limit: int | None = field(default=None, metadata={"help": "Inspect only the first N records."})
+    batch_size: int = field(default=16, metadata={"help": "Records per collator batch."})
+    trust_remote_code: bool = field(default=False, metadata={"help": "Run the model repository's own code."})
+    allow_outside_images: bool = field(
+        default=False,
+        metadata={"help": "JSON/JSONL data: also read images outside the data file's folder (absolute or ../ paths)."},
+    )
+
+
+def inspect_data_command(
+    args: InspectDataArguments, tag_args: TagArguments, processor_args: ProcessorArguments
+) -> dict:
+    """``scale-sft inspect-data``: ``inspect_data`` with the parsed settings."""
+    return inspect_data(
+        **dataclasses.asdict(args), tags=tag_args.tags, processor_options=processor_args.processor_options()
+    )

@@ -12,6 +12,7 @@ from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
 from scale_sft.models.loading import freeze_vision_tower, load_model_and_processor
 from scale_sft.models.processor import ProcessorArguments, save_processor
+from scale_sft.run_dir import RunClaim, claim_output_dir, run_settings
 from scale_sft.run_record import finish_run
 from scale_sft.sft.sft_config import ScaleSFTConfig
 from scale_sft.sft.sft_trainer import ScaleSFTTrainer
@@ -30,11 +31,18 @@ class TrainArguments(ProcessorArguments):
 
 
 def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: ModelConfig) -> dict:
-    """Train with ``config.loss_method`` and save the model, processor and ``run.json`` to ``output_dir``."""
+    """Train with ``config.loss_method`` and save the model, processor and ``run.json`` to ``output_dir``, which
+    this run holds from the start (``scale_sft.run_dir``)."""
     name = script_args.model or model_args.model_name_or_path
     if not name or not script_args.dataset:
         raise ValueError("Both --model and --dataset are required.")
-    config.claim_output_dir()
+    with claim_output_dir(config, run_settings(script_args, config, model_args)) as claim:
+        return _train(name, script_args, config, model_args, claim)
+
+
+def _train(
+    name: str, script_args: TrainArguments, config: ScaleSFTConfig, model_args: ModelConfig, claim: RunClaim
+) -> dict:
     started = time.perf_counter()
     model, processor = load_model_and_processor(
         name,
@@ -50,7 +58,7 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
     def load(split: str):
         # once per machine: the main process checks (and caches), the others then read its result
         with config.main_process_first(desc=f"checking the {split} records"):
-            raw = load_cot_dataset(script_args.dataset, split)
+            raw = load_cot_dataset(script_args.dataset, split, config.allow_outside_images)
             return prepare_dataset(
                 raw,
                 processor,
@@ -58,6 +66,7 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
                 config.malformed,
                 config.max_length,
                 num_proc=config.dataset_num_proc,
+                max_image_pixels=config.max_image_pixels,
             )
 
     train_dataset, report = load(script_args.dataset_split)
@@ -72,6 +81,7 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
         processing_class=processor,
         peft_config=get_peft_config(model_args),
     )
+    trainer.add_callback(claim)
     result = trainer.train(resume_from_checkpoint=config.resume_from_checkpoint)
     trainer.save_model(config.output_dir)
     trainer.save_state()  # trainer_state.json with the logged per-segment metrics
@@ -80,6 +90,7 @@ def train(script_args: TrainArguments, config: ScaleSFTConfig, model_args: Model
 
     return finish_run(
         trainer, result, started, name, script_args, model_args, config,
-        command="train", loss_method=config.loss_method, data=report.to_dict(),
+        command="train", loss_method=config.loss_method, segment_normalization=config.segment_normalization,
+        data=report.to_dict(),
         eval_data=eval_report.to_dict() if eval_report else None,
     )  # fmt: skip

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from trl import SFTConfig
 
-from scale_sft.loss import LOSS_METHODS
+from scale_sft.loss import LOSS_METHODS, SEGMENT_NORMALIZATIONS
 from scale_sft.method_config import CotMethodConfig
 from scale_sft.schedules import SCHEDULES, AdaptiveAnswerWeight
 
@@ -19,9 +19,17 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
 
     Parameters:
         loss_method (`str`, defaults to `"scale"`):
-            `"scale"`: per-sample length-normalised THINK and ANSWER losses mixed by the scheduled answer weight
-            `w`, averaged over the samples of each optimizer step. `"vanilla"`: the token-mean cross-entropy over
+            `"scale"`: length-normalised THINK and ANSWER losses mixed by the scheduled answer weight `w`, per
+            sample and averaged over the samples of each optimizer step (or per step, `segment_normalization`). `"vanilla"`: the token-mean cross-entropy over
             THINK and ANSWER tokens together (the SFT baseline), through the same data, masks and pipeline.
+        segment_normalization (`str`, defaults to `"sample"`):
+            What SCALe's "length-independent" segment means are taken over. `"sample"`: each sample's THINK and
+            ANSWER means, mixed by `w`, averaged over the step's samples (a 40-token trace's THINK tokens then
+            weigh ten times a 400-token trace's). `"step"`: each segment's token mean over the whole optimizer
+            step, `(1 - w) * sum(CE_think) / N_think + w * sum(CE_answer) / N_answer`, with `N_think` and
+            `N_answer` counted over all gradient-accumulation micro-batches and ranks, so every THINK token of
+            the step weighs alike; a step with no THINK token at all trains on its ANSWER mean alone. Ignored
+            by `loss_method="vanilla"` (see docs/SEGMENT_NORMALIZATION.md).
         answer_weight_schedule (`str`, defaults to `"cosine"`):
             How `w` moves with progress `p = global_step / max_steps`: `"cosine"`, `"linear"` or `"constant"`;
             or `"adaptive"` (beyond the paper, not the default): with the measured THINK loss instead of the
@@ -49,6 +57,13 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
     """
 
     loss_method: str = field(default="scale", metadata={"help": "The loss.", "choices": list(LOSS_METHODS)})
+    segment_normalization: str = field(
+        default="sample",
+        metadata={
+            "help": "SCALe's segment means per 'sample' or per optimizer 'step'.",
+            "choices": list(SEGMENT_NORMALIZATIONS),
+        },
+    )
     answer_weight_schedule: str = field(
         default="cosine", metadata={"help": "How the answer weight w moves.", "choices": list(SCHEDULES)}
     )
@@ -65,6 +80,11 @@ class ScaleSFTConfig(CotMethodConfig, SFTConfig):
         super().__post_init__()
         if self.loss_method not in LOSS_METHODS:
             raise ValueError(f"loss_method must be one of {LOSS_METHODS}, got {self.loss_method!r}.")
+        if self.segment_normalization not in SEGMENT_NORMALIZATIONS:
+            raise ValueError(
+                f"segment_normalization must be one of {SEGMENT_NORMALIZATIONS}, "
+                f"got {self.segment_normalization!r}."
+            )
         if self.answer_weight_schedule not in SCHEDULES:
             raise ValueError(
                 f"answer_weight_schedule must be one of {SCHEDULES}, got {self.answer_weight_schedule!r}."

@@ -2,18 +2,21 @@
 
 Small overrides:
 
-- ``_get_num_items_in_batch`` counts the loss normalizer (samples for SCALe, tokens for vanilla) over every
-  micro-batch of the optimizer step and every rank, so the step's gradient is the same however it is split;
+- ``_get_num_items_in_batch`` counts the loss normalizer (samples for SCALe, THINK and ANSWER tokens for SCALe
+  with ``segment_normalization="step"``, tokens for vanilla) over every micro-batch of the optimizer step and
+  every rank, so the step's gradient is the same however it is split;
 - ``compute_loss`` takes per-token log-probabilities from TRL's fused LM head (no vocabulary logits) and
   applies ``scale_loss`` with the scheduled answer weight at ``global_step / max_steps`` (or the adaptive
   weight, ``sft/adaptive.py``, which it feeds the step's THINK loss summed over micro-batches and ranks);
 - ``log`` adds ``loss_think``, ``loss_answer`` (mean CE per segment), ``answer_share`` (the share of the loss
   weight on ANSWER tokens), the THINK/ANSWER token counts, and TRL's ``entropy`` / ``mean_token_accuracy``;
 - ``NonFiniteGuard`` stops (or skips, counted) a step whose loss or gradients are not finite;
+- ``SaveGuard`` checks the free disk space before training and names a full disk when a save fails;
 - ``compute_meter`` counts the training tokens and CPU seconds (``scale_sft.compute``), and every checkpoint
   gets them as ``compute.json`` (``CheckpointCompute``);
 - ``_set_signature_columns_if_needed`` keeps the record columns the collator reads (``messages``, images) for
-  text-only datasets too, which TRL would otherwise drop as unused model inputs;
+  text-only datasets too, which TRL would otherwise drop as unused model inputs, and the ``length`` column that
+  preparation writes, without which ``train_sampling_strategy="group_by_length"`` fails on vision data;
 - ``_load_from_checkpoint`` works around a transformers 5 resume bug for vision-language checkpoints.
 """
 
@@ -25,6 +28,7 @@ import torch
 from transformers.utils import SAFE_WEIGHTS_NAME
 from trl import SFTTrainer
 
+from scale_sft.checkpoints import SaveGuard
 from scale_sft.compute import CheckpointCompute, ComputeMeter
 from scale_sft.loss import loss_normalizer, scale_loss
 from scale_sft.nonfinite import NonFiniteGuard
@@ -45,7 +49,7 @@ def next_token_segments(segment_ids: torch.Tensor) -> torch.Tensor:
     return segment_ids[:, 1:]
 
 
-class ScaleSFTTrainer(CheckpointCompute, NonFiniteGuard, SFTTrainer):
+class ScaleSFTTrainer(CheckpointCompute, SaveGuard, NonFiniteGuard, SFTTrainer):
     """SFT on chain-of-thought data with separately normalised, scheduled THINK and ANSWER losses.
 
     Takes the same arguments as ``SFTTrainer`` with a ``ScaleSFTConfig``. The dataset must be conversational:
@@ -103,13 +107,16 @@ class ScaleSFTTrainer(CheckpointCompute, NonFiniteGuard, SFTTrainer):
         """The step's loss normalizer, counted over all its micro-batches and all ranks."""
         if not batch_samples:
             return None
+        args = self.args
         count = sum(
-            loss_normalizer(next_token_segments(b["segment_ids"]), self.args.loss_method)
+            loss_normalizer(
+                next_token_segments(b["segment_ids"]), args.loss_method, args.segment_normalization
+            )
             for b in batch_samples
         )
         count = torch.as_tensor(count, device=device)
-        if self.args.world_size > 1:
-            count = self.accelerator.gather(count).sum()
+        if args.world_size > 1:
+            count = self.accelerator.reduce(count, reduction="sum")
         return count
 
     def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
@@ -123,7 +130,10 @@ class ScaleSFTTrainer(CheckpointCompute, NonFiniteGuard, SFTTrainer):
         # ranks' gradients, which the `num_processes` factor undoes. In evaluation each batch is its own mean.
         step_normalizer = num_items_in_batch if mode == "train" else None
         weight = self.answer_weight
-        result = scale_loss(-outputs.log_probs, segment_ids, self.args.loss_method, weight, step_normalizer)
+        result = scale_loss(
+            -outputs.log_probs, segment_ids, self.args.loss_method, weight, step_normalizer,
+            self.args.segment_normalization,
+        )  # fmt: skip
         loss = result.loss
         if step_normalizer is not None:
             loss = loss * self.accelerator.num_processes
@@ -151,7 +161,8 @@ class ScaleSFTTrainer(CheckpointCompute, NonFiniteGuard, SFTTrainer):
 
     def _set_signature_columns_if_needed(self):
         if self._signature_columns is None:
-            self._signature_columns = ["messages", "image", "images"]
+            # the record columns the collator reads, and the token counts `group_by_length` samples by
+            self._signature_columns = ["messages", "image", "images", self.args.length_column_name]
 
     def _load_from_checkpoint(self, resume_from_checkpoint: str, model=None) -> None:
         """Resume full-model checkpoints through ``from_pretrained``, which maps the saved key names.

@@ -16,7 +16,9 @@ record is dropped without being counted. ``convert`` reads a source with ``scale
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import datasets
@@ -28,7 +30,7 @@ from scale_sft.data.converters.scienceqa import convert_scienceqa
 from scale_sft.data.converters.vision_r1 import convert_vision_r1
 from scale_sft.data.format import record_features
 from scale_sft.data.loading import DataReport, read_records
-from scale_sft.tags import DEFAULT_TAGS, CotTags
+from scale_sft.tags import DEFAULT_TAGS, CotTags, TagArguments
 
 CONVERTERS: dict[str, Callable[..., tuple[list[dict], DataReport]]] = {
     "vision_r1": convert_vision_r1,
@@ -46,10 +48,12 @@ __all__ = [
     "CONVERTERS",
     "FEATURES",
     "SOURCES",
+    "ConvertArguments",
     "ImageFiles",
     "Unconvertible",
     "convert",
     "convert_and_save",
+    "convert_command",
     "to_dataset",
 ]
 
@@ -89,6 +93,43 @@ def convert(
     return to_dataset(converted), report
 
 
+REPORT_FILE = "conversion_report.json"
+SPLITS_FILE = "dataset_dict.json"  # the split list `datasets.DatasetDict.save_to_disk` writes
+
+
+def previous_reports(out: Path, overwrite: bool = False) -> dict:
+    """The per-split reports of a previous conversion into ``out``, which new splits join (empty when ``out``
+    is absent or empty, or with ``overwrite``, which removes its contents). Any other non-empty ``out`` is
+    refused, so a conversion never writes among files it does not own."""
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"--out {out} is a file, not a folder.")
+    entries = sorted(p.name for p in out.iterdir()) if out.is_dir() else []
+    if not entries:
+        return {}
+    if overwrite:
+        shutil.rmtree(out)
+        return {}
+    splits = (
+        json.loads(Path(out, SPLITS_FILE).read_text())["splits"] if (out / SPLITS_FILE).is_file() else None
+    )
+    if (
+        splits is None
+        or not (out / REPORT_FILE).is_file()
+        or set(entries) - {SPLITS_FILE, REPORT_FILE, *splits}
+    ):
+        raise FileExistsError(
+            f"--out {out} is not empty ({', '.join(entries[:4])}{', ...' if len(entries) > 4 else ''}) and is "
+            "not the output of an earlier conversion: choose another --out, or pass --overwrite to replace "
+            "its contents."
+        )
+    reports = json.loads((out / REPORT_FILE).read_text())
+    if (
+        "total" in reports and len(splits) == 1
+    ):  # one split's report, as written before reports were per split
+        reports = {splits[0]: reports}
+    return {split: reports.get(split) for split in splits}
+
+
 def convert_and_save(
     source: str,
     path_or_name: str,
@@ -96,13 +137,85 @@ def convert_and_save(
     split: str = "train",
     subset: str | None = None,
     image_root: str | None = None,
+    overwrite: bool = False,
     **options,
 ) -> DataReport:
-    """``convert`` (``options``: its keyword arguments) and ``save_to_disk`` as a one-split ``DatasetDict``,
-    with ``conversion_report.json`` beside it."""
+    """``convert`` (``options``: its keyword arguments) and save ``split`` to ``out`` as a split of a
+    ``DatasetDict`` (``load_from_disk`` reads it), with the reports of every split in ``conversion_report.json``.
+
+    The splits of an earlier conversion into ``out`` stay listed (``split`` itself is replaced); a folder
+    holding anything else is refused unless ``overwrite``, which replaces its contents.
+    """
+    out = Path(out)
+    reports = previous_reports(out, overwrite)
     dataset, report = convert(source, path_or_name, split, subset, image_root, **options)
-    datasets.DatasetDict({split: dataset}).save_to_disk(str(out))
-    Path(out, "conversion_report.json").write_text(json.dumps(report.to_dict(), indent=2))
+    if (out / split).exists():
+        shutil.rmtree(out / split)
+    out.mkdir(parents=True, exist_ok=True)
+    dataset.save_to_disk(str(out / split))
+    reports[split] = report.to_dict()
+    (out / SPLITS_FILE).write_text(json.dumps({"splits": list(reports)}))
+    (out / REPORT_FILE).write_text(json.dumps(reports, indent=2))
     print(report.summary())
     print(f"Saved split {split!r} ({len(dataset)} records) to {out}")
     return report
+
+
+@dataclass
+class ConvertArguments:
+    """``scale-sft convert``: which source schema, read from where, written where (the tags the records are
+    written in: ``TagArguments``; the sources themselves use the default tags)."""
+
+    source: str = field(metadata={"help": "Schema of the input.", "choices": list(SOURCES)})
+    input: str = field(metadata={"help": ".json/.jsonl file, save_to_disk directory or hub name."})
+    out: str = field(
+        metadata={"help": "Output directory (save_to_disk); the splits of an earlier conversion there are kept."}
+    )
+    split: str = field(
+        default="train",
+        metadata={
+            "help": "Split to read (a JSON/JSONL file: NAME.SPLIT.jsonl beside it, records' `split` field, or the "
+            "split its name ends with); also the split name written to --out."
+        },
+    )
+    subset: str | None = field(
+        default=None, metadata={"help": "Hub dataset configuration name (e.g. ScienceQA-IMG)."}
+    )
+    image_root: str | None = field(
+        default=None,
+        metadata={"help": "Folder relative image paths are looked up in first (then the input's folder)."},
+    )
+    allow_outside_images: bool = field(
+        default=False,
+        metadata={
+            "help": "Also read absolute image paths and paths leading out of the input's folder and --image_root "
+            "(off: such records are skipped and counted, so a shared dataset never embeds other files)."
+        },
+    )
+    keep_source_answer: bool = field(
+        default=False,
+        metadata={
+            "help": "vision_r1: keep the source's answer wording in the target (<answer>Final Answer:B</answer>); "
+            "the stored gold answer is normalised either way."
+        },
+    )
+    overwrite: bool = field(
+        default=False,
+        metadata={"help": "Replace the contents of a non-empty --out that is not an earlier conversion's output."},
+    )
+
+
+def convert_command(args: ConvertArguments, tag_args: TagArguments) -> DataReport:
+    """``scale-sft convert``: ``convert_and_save`` with the parsed settings."""
+    return convert_and_save(
+        args.source,
+        args.input,
+        args.out,
+        args.split,
+        args.subset,
+        args.image_root,
+        allow_outside_images=args.allow_outside_images,
+        keep_source_answer=args.keep_source_answer,
+        tags=tag_args.tags,
+        overwrite=args.overwrite,
+    )

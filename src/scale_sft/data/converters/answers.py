@@ -1,43 +1,55 @@
 """Reading a source's final answer, its options and its answer type from free text (the converters' heuristics).
 
 These read *source* data, before training: ``source_answer`` finds the answer a dataset's reasoning trace ends
-with, which is not ``scale_sft.evaluation.answers.extract_answer`` (the answer a model generated, read from our
-own tags). The rules, first that applies:
+with. Every rule they share with evaluation and the rewards (the think/answer tag structure, ``\\boxed{}``,
+answer statements, numbers, option letters) is ``scale_sft.segments``' or ``scale_sft.answers``', so a gold
+answer written here reads the same under evaluation. The rules, first that applies:
 
-1. ``normalise_response``: the text must hold exactly one ``<think>...</think>`` block, with nothing but
-   whitespace before ``<think>`` and no answer tag inside it; the reasoning is kept verbatim, less its
-   surrounding whitespace. A response without think tags is a direct answer only when it is an explicit
-   ``<answer>...</answer>`` or a single line.
+1. ``normalise_response``: the text must pass ``segments.answer_start`` (the tag rules of every training
+   target: one think block, no near-miss tags, no answer tag inside it, ...; a violation is counted under its
+   message), with nothing but whitespace before ``<think>`` and non-empty reasoning; the reasoning is kept
+   verbatim, less its surrounding whitespace. A response without think tags is a direct answer only when it
+   is an explicit ``<answer>...</answer>`` or a single line.
 2. ``source_answer``, on the text after ``</think>`` (the *tail*):
    a. an ``<answer>...</answer>`` pair: its content (text around the pair is dropped);
-   b. the last ``\\boxed{...}``: its content (an unclosed ``\\boxed{`` makes the record unconvertible);
-   c. the last answer marker, with markdown ``**``/``__`` removed: ``answer is X``, ``answer: X``
-      (``The answer is B.``, ``**Answer:** 42``, ``Final answer: 7``), or a line that is only ``Final answer``
-      followed by the answer on the next non-empty line;
+   b. the last ``\\boxed{...}``: its content (an unclosed last ``\\boxed{`` makes the record unconvertible);
+   c. the last line holding an answer statement (``scale_sft.answers.ANSWER_STATEMENT_RE``), with markdown
+      ``**``/``__`` removed: the rest of the line (``The answer is B.``, ``**Answer:** 42``, ``Final answer:
+      7``), or a line that is only ``Final answer`` followed by the answer on the next non-empty line;
    d. a tail of a single line: the whole line.
-3. ``clean_answer``: surrounding ``*``, backticks, ``$`` and quotes, one trailing ``.`` and a leading
-   ``Final Answer:`` / ``Answer:`` (Vision-R1-cold writes ``<answer> Final Answer:B </answer>``) are removed.
+3. ``clean_answer``: surrounding ``*``, backticks, ``$`` and quotes, one trailing ``.`` and a leading answer
+   statement (Vision-R1-cold writes ``<answer> Final Answer:B </answer>``) are removed.
 4. ``classify_answer``: when the question lists lettered options (``lettered_options``: lines ``A. ...``,
-   ``A: ...``, ``(A) ...``, or LLaVA-CoT's one-line ``Options: (A) Seattle (B) Juneau``), an answer equal to an
-   option's text (case-insensitive) becomes its letter, else ``B``, ``(B)``, ``B.``, ``B) text``, ``option B``
-   becomes ``B``: ``multiple_choice``. Otherwise ``numeric`` when it parses as a number, else ``free_text``.
+   ``A: ...``, ``(A) ...``, or LLaVA-CoT's one-line ``Options: (A) Seattle (B) Juneau``), the letter
+   ``scale_sft.answers.normalize_choice`` reads from the answer (its option text, ``B``, ``(B)``, ``B) text``,
+   ``option B``): ``multiple_choice``. Otherwise ``numeric`` when the whole answer is a number
+   (``scale_sft.answers.is_number``), else ``free_text``. An answer that evaluation could not read as its type
+   is unconvertible (``gold answer unreadable``).
 """
 
 from __future__ import annotations
 
 import re
 
+from scale_sft.answers import (
+    ANSWER_STATEMENT_RE,
+    FREE_TEXT,
+    MULTIPLE_CHOICE,
+    NUMERIC,
+    boxed_contents,
+    is_number,
+    normalize_answer,
+    normalize_choice,
+    strip_statement,
+)
 from scale_sft.data.converters.common import Unconvertible
 from scale_sft.data.format import LETTERS
+from scale_sft.segments import answer_start
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 _OPTION_RE = re.compile(r"^\s*\(?([A-J])\)?\s*[.):：]\s*(.+?)\s*$")
 _INLINE_OPTION_RE = re.compile(r"\(([A-J])\)\s*")
-_LETTER_ANSWER_RE = re.compile(r"^(?:(?i:option|choice)\s+)?\(?([A-J])\)?(?:$|[.):：]|\s)")
-_NUMBER_RE = re.compile(r"^[-+]?(?:\d{1,3}(?:,\d{3})+|\d+)?(?:\.\d+)?%?$")
-_MARKER_RE = re.compile(r"answer\s*(?:is\b|:|：)\s*[:：]?\s*(.*)$", re.IGNORECASE)
 _HEADING_RE = re.compile(r"^[#\s]*(?:the\s+)?final\s+answer\s*[:：]?\s*$", re.IGNORECASE)
-_PREFIX_RE = re.compile(r"^(?:the\s+)?(?:final\s+)?answer\s*(?:is\b|[:：])\s*", re.IGNORECASE)
 
 
 def _inline_options(line: str) -> list[str]:
@@ -65,21 +77,12 @@ def lettered_options(question: str) -> list[str]:
     return []
 
 
-def is_number(text: str) -> bool:
-    return bool(re.search(r"\d", text)) and bool(_NUMBER_RE.match(text.strip()))
-
-
 def boxed(text: str) -> str | None:
-    """The content of the last ``\\boxed{...}`` (nested braces allowed), or None; unclosed is unconvertible."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    depth, i = 0, start + len("\\boxed")
-    for j in range(i, len(text)):
-        depth += {"{": 1, "}": -1}.get(text[j], 0)
-        if depth == 0:
-            return text[i + 1 : j]
-    raise Unconvertible("unclosed \\boxed")
+    """The content of the last ``\\boxed{...}``, or None; an unclosed last one is unconvertible."""
+    contents = boxed_contents(text)
+    if contents and contents[-1] is None:
+        raise Unconvertible("unclosed \\boxed")
+    return contents[-1] if contents else None
 
 
 def clean_answer(text: str) -> str:
@@ -92,7 +95,7 @@ def clean_answer(text: str) -> str:
     while previous != text:
         previous = text
         text = text.strip().strip("*`\"'").strip()
-        text = _PREFIX_RE.sub("", text)
+        text = strip_statement(text)
         if len(text) > 1 and text[0] == text[-1] == "$":
             text = text[1:-1]
         if text.endswith(".") and not text.endswith(".."):
@@ -102,21 +105,18 @@ def clean_answer(text: str) -> str:
 
 def source_answer(tail: str, tags: CotTags = DEFAULT_TAGS) -> str:
     """The final answer in a source's text after ``</think>``, by rules 2a-2d (``tags``: the source's tags)."""
-    n_open, n_close = tail.count(tags.answer_start), tail.count(tags.answer_end)
-    if n_open or n_close:
-        start, end = tail.find(tags.answer_start), tail.find(tags.answer_end)
-        if n_open != 1 or n_close != 1 or end < start:
-            raise Unconvertible("unbalanced answer tags")
-        return tail[start + len(tags.answer_start) : end]
+    answer_start(tail, tags)  # the tag rules: answer tags balanced and in order
+    if tags.answer_start in tail:
+        return tail[tail.find(tags.answer_start) + len(tags.answer_start) : tail.find(tags.answer_end)]
     inner = boxed(tail)
     if inner is not None:
         return inner
     lines = [line.replace("**", "").replace("__", "").strip() for line in tail.strip().splitlines()]
     for k in range(len(lines) - 1, -1, -1):
         following = next((line for line in lines[k + 1 :] if line), "")
-        match = _MARKER_RE.search(lines[k])
-        if match:
-            return match.group(1) or following
+        statement = ANSWER_STATEMENT_RE.search(lines[k])
+        if statement:
+            return lines[k][statement.end() :].strip() or following
         if _HEADING_RE.match(lines[k]) and following:
             return following
     if len(lines) == 1:
@@ -126,40 +126,28 @@ def source_answer(tail: str, tags: CotTags = DEFAULT_TAGS) -> str:
 
 def classify_answer(answer: str, options: list[str]) -> tuple[str, str]:
     """``(answer, answer_type)``: a choice letter for multiple choice, else numeric or free text (rule 4)."""
-    if options:
-        by_text = [i for i, option in enumerate(options) if option.strip().casefold() == answer.casefold()]
-        if len(by_text) == 1:
-            return LETTERS[by_text[0]], "multiple_choice"
-        match = _LETTER_ANSWER_RE.match(answer)
-        if match and match.group(1) in LETTERS[: len(options)]:
-            return match.group(1), "multiple_choice"
-    return answer, "numeric" if is_number(answer) else "free_text"
+    letter = normalize_choice(answer, options) if options else None
+    if letter is not None:
+        return letter, MULTIPLE_CHOICE
+    answer_type = NUMERIC if is_number(answer) else FREE_TEXT
+    if normalize_answer(answer, answer_type) is None:
+        raise Unconvertible("gold answer unreadable")
+    return answer, answer_type
 
 
 def normalise_response(text: str, tags: CotTags = DEFAULT_TAGS) -> tuple[str | None, str]:
-    """``(reasoning or None, raw answer)`` of a source's assistant text (rule 1); raises ``Unconvertible``."""
-    think_start, think_end = tags.think_start, tags.think_end
-    n_open, n_close = text.count(think_start), text.count(think_end)
-    if n_open == 0 and n_close == 0:
+    """``(reasoning or None, raw answer)`` of a source's assistant text (rule 1); raises ``Unconvertible`` or
+    ``MalformedSampleError`` (both counted under their message)."""
+    split = answer_start(text, tags)
+    if split == 0:
         stripped = text.strip()
         if tags.answer_start in stripped or len(stripped.splitlines()) == 1:
             return None, source_answer(stripped, tags)
         raise Unconvertible("no think block")
-    if (n_open == 0) != (n_close == 0):
-        raise Unconvertible("only one think tag")
-    if n_open != 1 or n_close != 1:
-        raise Unconvertible("several think blocks")
-    start, end = text.find(think_start), text.find(think_end)
-    if end < start:
-        raise Unconvertible("think tags out of order")
+    start = text.find(tags.think_start)
     if text[:start].strip():
         raise Unconvertible("text before the think block")
-    think = text[start + len(think_start) : end].strip()
+    think = text[start + len(tags.think_start) : split - len(tags.think_end)].strip()
     if not think:
         raise Unconvertible("empty think block")
-    if tags.answer_start in think or tags.answer_end in think:
-        raise Unconvertible("answer tag inside the think block")
-    tail = text[end + len(think_end) :]
-    if not tail.strip():
-        raise Unconvertible("no recognisable answer")
-    return think, source_answer(tail, tags)
+    return think, source_answer(text[split:], tags)

@@ -19,6 +19,7 @@ from PIL import Image
 
 from scale_sft.data.format import assistant_message, message_text, user_message
 from scale_sft.data.loading import DataReport
+from scale_sft.segments import MalformedSampleError
 from scale_sft.tags import DEFAULT_TAGS, CotTags
 
 # What PIL raises on a file that is not a readable image (a decompression bomb is not an OSError).
@@ -91,7 +92,8 @@ def _each(records: Iterable) -> Iterable:
 def run(
     source: str, records: Iterable, convert_one: Callable[[dict, int], dict], tags: CotTags = DEFAULT_TAGS
 ) -> tuple[list[dict], DataReport]:
-    """Convert every record; each one ``convert_one`` rejects is counted under its reason, none is lost.
+    """Convert every record; each one ``convert_one`` rejects (``Unconvertible``, or a source reply that breaks
+    the tag rules of ``segments.answer_start``) is counted under its reason, none is lost.
 
     ``convert_one`` may list, under a ``changed`` key of its result, what it altered in a kept record; those
     are counted in ``report.changed`` and the key removed.
@@ -106,7 +108,7 @@ def run(
             if not isinstance(record, dict):
                 raise Unconvertible("record is not an object")
             result = convert_one(record, index)
-        except Unconvertible as err:
+        except (Unconvertible, MalformedSampleError) as err:  # a tag-rule violation is counted the same way
             report.skipped[str(err)] += 1
             continue
         converted.append(result)

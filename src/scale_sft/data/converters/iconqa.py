@@ -20,7 +20,8 @@ Rules per ``ques_type``:
   file of that name beside the query image. An item is kept only when *every* named choice is available;
   otherwise it is skipped and counted (``choice image not available``), so scored ``choose_img`` items are
   never silently reduced to two options. Without ``choices`` the stored images are the choices.
-- ``fill_in_blank``: a free answer, ``numeric`` if it parses as a number, else ``free_text``.
+- ``fill_in_blank``: a free answer, ``numeric`` if it is a number, else ``free_text``
+  (``scale_sft.data.converters.answers.classify_answer``).
 
 Targets are direct answers (``<answer>B</answer>``), as for ScienceQA.
 """
@@ -31,7 +32,7 @@ import re
 from collections.abc import Iterable
 from pathlib import Path
 
-from scale_sft.data.converters.answers import is_number
+from scale_sft.data.converters.answers import classify_answer
 from scale_sft.data.converters.common import (
     ImageFiles,
     Unconvertible,
@@ -135,7 +136,7 @@ def convert_iconqa(
             raise Unconvertible("empty answer")
         images, choices = [query], []
         if ques_type == "fill_in_blank":
-            answer, answer_type = gold, "numeric" if is_number(gold) else "free_text"
+            answer, answer_type = classify_answer(gold, [])
         elif ques_type == "choose_txt":
             answer, answer_type, choices = LETTERS[_choose(gold, names, [])], "multiple_choice", names
         else:

@@ -5,8 +5,9 @@
 - **Vision-R1 RL** (``vision_r1_rl``): ``images`` (a list, or one ``image``), ``problem``, ``answer``.
 
 The question is cleaned as for Vision-R1 cold-start (``<image>`` placeholders removed, a trailing
-answer-format instruction removed and counted), the gold answer as a source's final answer (``\\boxed{}``,
-``Final Answer:`` and answer tags removed) and typed by ``classify_answer`` (lettered options in the problem,
+answer-format instruction removed and counted), the gold answer as a source's final answer
+(``source_answer``, under the tag rules: answer tags, ``\\boxed{}``, ``Final Answer:`` removed; a near-miss tag
+such as ``<Answer>`` is a counted skip) and typed by ``classify_answer`` (lettered options in the problem,
 inline ones included, make it multiple choice). GRPO reads only the prompt and the gold ``answer`` /
 ``answer_type`` / ``choices``, but ``prepare_dataset`` (shared by ``train`` and ``grpo``) requires an
 assistant message: each record gets the direct answer ``<answer>X</answer>`` as its target, so the same
@@ -39,7 +40,7 @@ def _gold(value) -> str:
         value = str(value)
     if not isinstance(value, str):
         raise Unconvertible("answer is not text")
-    return clean_answer(source_answer(value) if DEFAULT_TAGS.answer_start in value else value)
+    return clean_answer(source_answer(value))  # the tag rules apply: "<Answer>3</Answer>" is a near miss
 
 
 def _convert_rl(

@@ -64,7 +64,7 @@ def test_outside_images_only_with_the_flag(hostile, tmp_path, capsys):
     out = tmp_path / "out"
     main(["convert", "--source", "vision_r1", "--input", str(hostile), "--out", str(out),
           "--allow_outside_images"])  # fmt: skip
-    report = json.loads((out / "conversion_report.json").read_text())
+    report = json.loads((out / "conversion_report.json").read_text())["train"]
     # outside.png (three ways) is read now; secret.txt, /etc/passwd and fake.png are still not images
     assert (report["kept"], report["skipped"]) == (4, {"not a readable image": 3})
 

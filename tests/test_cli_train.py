@@ -8,6 +8,8 @@ from safetensors.torch import load_file
 
 from scale_sft.cli import main
 
+pytestmark = pytest.mark.integration  # make-tiny-model, make-data and train from the command line
+
 
 @pytest.fixture(scope="module")
 def cli_assets(tmp_path_factory):
@@ -77,6 +79,7 @@ def test_train_cli_lora_from_yaml(cli_assets, tmp_path):
         "loss_method: scale\nmax_steps: 3\nper_device_train_batch_size: 2\nlearning_rate: 0.01\n"
         "use_peft: true\nlora_r: 4\nlora_alpha: 8\nlora_target_modules: [q_proj, v_proj]\n"
         "save_strategy: 'no'\nreport_to: none\nlogging_steps: 1\nanswer_weight_schedule: linear\n"
+        "segment_normalization: step\n"
     )
     out = tmp_path / "lora"
     main(["train", "--config", str(config), "--model", str(cli_assets / "model"),
@@ -86,6 +89,7 @@ def test_train_cli_lora_from_yaml(cli_assets, tmp_path):
     assert any(k.endswith("lora_B.weight") and v.abs().sum() > 0 for k, v in adapter.items())  # B starts at 0
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["answer_weight_end"] == 0.6 and run["config"]["answer_weight_schedule"] == "linear"
+    assert run["segment_normalization"] == run["config"]["segment_normalization"] == "step"
     assert run["model_args"]["use_peft"] is True
 
 

@@ -1,4 +1,5 @@
-"""Data parallelism: 2 CPU ranks (gloo) x batch 2 train exactly like 1 process x batch 4, for both losses and
+"""Data parallelism: 2 CPU ranks (gloo) x batch 2 train exactly like 1 process x batch 4, for both losses, for
+SCALe with segment means over the whole step (its THINK and ANSWER token counts summed over both ranks) and
 for SCALe with the adaptive answer weight (which must see the step's THINK loss over both ranks), for a
 vision-language model (tiny Qwen2.5-VL) and a text-only causal LM (tiny Qwen2 on the synthetic text task).
 
@@ -19,6 +20,8 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import load_file
+
+pytestmark = pytest.mark.integration  # starts training processes
 
 WORKER = Path(__file__).with_name("ddp_worker.py")
 MAX_STEPS = 3  # the adaptive weight first moves at step 3 (after L_0 and one more step)
@@ -47,7 +50,7 @@ def _run(cmd: list[str], port: int) -> None:
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-6000:]}"
 
 
-METHODS = ("scale", "vanilla", "adaptive")
+METHODS = ("scale", "vanilla", "adaptive", "step")
 
 
 def _train(model: Path, data: Path, out: Path, processes: int, batch: int) -> None:

@@ -17,6 +17,8 @@ from scale_sft.data.format import render_prompt, render_sample
 from scale_sft.models.tiny import make_tiny_model
 from scale_sft.sft.collator import ScaleSFTCollator
 
+pytestmark = pytest.mark.integration  # builds a model per family
+
 CONVERSATION = [
     {"role": "user", "content": [{"type": "image"}, {"type": "text", "text": "How many shapes?"}]},
     {"role": "assistant", "content": [{"type": "text", "text": "<think>\nI count 3.\n</think>\n<answer>3</answer>"}]},

@@ -10,12 +10,12 @@ import json
 import pytest
 from PIL import Image
 
+from scale_sft.answers import parse_generation
 from scale_sft.cli import main
 from scale_sft.data.format import render_prompt, render_sample
 from scale_sft.data.loading import DataError, load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
 from scale_sft.data.synthetic_text import BOXED_INSTRUCTION, make_text_records
-from scale_sft.evaluation.answers import parse_generation
 from scale_sft.evaluation.scoring import reasoning_conclusion
 from scale_sft.grpo.recipe import prompt_only
 from scale_sft.models.loading import freeze_vision_tower, is_text_only_checkpoint, load_model_and_processor
@@ -169,6 +169,7 @@ def test_synthetic_text_task():
     assert {r["question_type"] for r in records} == {"2_terms", "3_terms", "4_terms"}
 
 
+@pytest.mark.integration
 def test_text_run_from_the_command_line(tmp_path, capsys):
     """make-tiny-model -> make-data -> train -> eval (and inspect-data) for a text-only model."""
     model, data, out, scores = (tmp_path / name for name in ("model", "data", "run", "eval"))
@@ -236,7 +237,7 @@ def test_a_template_that_drops_the_reasoning_is_refused(text_tokenizer):
 
 
 def test_answer_format_from_the_record_or_the_command():
-    from scale_sft.evaluation.answers import read_gold
+    from scale_sft.answers import read_gold
     from scale_sft.evaluation.runner import check_eval_args, score_record
     from scale_sft.evaluation.scoring import Generation
 

@@ -8,7 +8,7 @@ import time
 import pytest
 from helpers import score_text
 
-from scale_sft.evaluation.answers import FREE_TEXT, MULTIPLE_CHOICE, NUMERIC
+from scale_sft.answers import FREE_TEXT, MULTIPLE_CHOICE, NUMERIC
 from scale_sft.evaluation.scoring import aggregate, consistency, find_loop, reasoning_conclusion
 
 COLORS = ["red", "green", "blue"]  # A red, B green, C blue

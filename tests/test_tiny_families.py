@@ -13,6 +13,8 @@ from transformers import AutoModelForImageTextToText, AutoProcessor
 from scale_sft.cli import main
 from scale_sft.data.format import cot_completion
 
+pytestmark = pytest.mark.integration  # builds and trains Gemma 3 and LLaVA-NeXT
+
 FAMILIES = {
     # arch: (model class, processor class, image tokens for a 112 px image, tokens that end the generation prompt)
     "gemma3": ("Gemma3ForConditionalGeneration", "Gemma3Processor", 16, ["<start_of_turn>", "model", "Ċ"]),
