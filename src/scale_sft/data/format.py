@@ -30,6 +30,9 @@ COT_INSTRUCTION = (
 )
 
 
+BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."  # DeepSeek-R1's
+
+
 def instruction(tags: CotTags = DEFAULT_TAGS) -> str:
     """The instruction appended to every question asking for the tagged format."""
     return COT_INSTRUCTION.format(**tags.__dict__)

@@ -1,5 +1,6 @@
 """``scale-sft make-data``: write a synthetic chain-of-thought dataset, train and test splits, for the tiny
-models: image grids for VLMs (``synthetic``) or arithmetic traces for text-only LMs (``synthetic_text``)."""
+models: image grids for VLMs (``synthetic``) or arithmetic traces for text-only LMs (``synthetic_text``), and
+word problems for pretrained text models (``word_problems``)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,7 @@ from dataclasses import dataclass, field
 import datasets
 
 from scale_sft.data.synthetic import TASKS, save_dataset
-from scale_sft.data.synthetic_text import save_text_dataset
-
-TEXT_TASK = "text"
+from scale_sft.data.synthetic_text import TEXT_TASKS, save_text_dataset
 
 
 @dataclass
@@ -26,8 +25,9 @@ class MakeDataArguments:
         metadata={
             "help": "default: image grids for VLMs; imbalanced: the same with 0-10 verification steps per record "
             "(long, variable-length reasoning, short answers); text: R1-style arithmetic traces with \\boxed{} "
-            "answers, for text-only models.",
-            "choices": [*TASKS, TEXT_TASK],
+            "answers, for text-only models; word_problems: R1-style word problems whose traces re-check themselves "
+            "0-6 times (THINK about 25x ANSWER), for pretrained text models.",
+            "choices": [*TASKS, *TEXT_TASKS],
         },
     )
     noise: float = field(
@@ -41,10 +41,10 @@ class MakeDataArguments:
 
 def make_data_command(args: MakeDataArguments) -> datasets.DatasetDict:
     """``scale-sft make-data``: generate the records of ``args.task`` and ``save_to_disk`` them."""
-    if args.task == TEXT_TASK:
+    if args.task in TEXT_TASKS:
         if args.noise:
-            raise ValueError("--noise applies to the visual tasks (default, imbalanced), not --task text.")
-        data = save_text_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed)
+            raise ValueError(f"--noise applies to the visual tasks (default, imbalanced), not --task {args.task}.")
+        data = save_text_dataset(args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task)
     else:
         data = save_dataset(
             args.out, n_train=args.n, n_test=args.n_test, seed=args.seed, task=args.task, noise=args.noise

@@ -35,9 +35,12 @@ from pathlib import Path
 
 import datasets
 
-BOXED_INSTRUCTION = "Please reason step by step, and put your final answer within \\boxed{}."
+from scale_sft.data.format import BOXED_INSTRUCTION
+from scale_sft.data.word_problems import make_word_record
+
 MIN_TERMS, MAX_TERMS = 2, 4
 INTRO = "Okay, let me work this out one step at a time."
+TEXT_TASKS = ("text", "word_problems")  # word_problems: ``scale_sft.data.word_problems``, for pretrained models
 
 FEATURES = datasets.Features(
     {
@@ -86,22 +89,28 @@ def make_text_record(rng: random.Random, index: int, split: str) -> dict:
     }
 
 
-def make_text_records(n: int, seed: int, split: str = "train") -> list[dict]:
-    """``n`` records from a stream keyed by (seed, split), so splits are independent but reproducible."""
-    rng = random.Random(f"scale-sft-synthetic-text:{seed}:{split}")
-    return [make_text_record(rng, i, split) for i in range(n)]
+def make_text_records(n: int, seed: int, split: str = "train", task: str = "text") -> list[dict]:
+    """``n`` records of ``task`` (``TEXT_TASKS``) from a stream keyed by (seed, split), so splits are
+    independent but reproducible."""
+    if task not in TEXT_TASKS:
+        raise ValueError(f"task must be one of {TEXT_TASKS}, got {task!r}.")
+    make = make_text_record if task == "text" else make_word_record
+    rng = random.Random(f"scale-sft-synthetic-{task}:{seed}:{split}")
+    return [make(rng, i, split) for i in range(n)]
 
 
-def make_text_dataset(n_train: int, n_test: int, seed: int) -> datasets.DatasetDict:
+def make_text_dataset(n_train: int, n_test: int, seed: int, task: str = "text") -> datasets.DatasetDict:
     return datasets.DatasetDict(
         {
-            split: datasets.Dataset.from_list(make_text_records(n, seed, split), features=FEATURES)
+            split: datasets.Dataset.from_list(make_text_records(n, seed, split, task), features=FEATURES)
             for split, n in (("train", n_train), ("test", n_test))
         }
     )
 
 
-def save_text_dataset(out_dir: str | Path, n_train: int, n_test: int, seed: int) -> datasets.DatasetDict:
-    dataset = make_text_dataset(n_train, n_test, seed)
+def save_text_dataset(
+    out_dir: str | Path, n_train: int, n_test: int, seed: int, task: str = "text"
+) -> datasets.DatasetDict:
+    dataset = make_text_dataset(n_train, n_test, seed, task)
     dataset.save_to_disk(str(out_dir))
     return dataset

@@ -3,6 +3,9 @@
 A vision-language checkpoint loads as ``AutoModelForImageTextToText`` + ``AutoProcessor``; a text-only one (a
 causal LM such as Qwen2.5-Instruct, ``is_text_only_checkpoint``) as ``AutoModelForCausalLM`` + its tokenizer.
 
+A ``.gguf`` file (``models/gguf.py``) is converted once into a cached plain checkpoint, which is then what every
+stage loads and what ``run.json`` records beside the file it came from.
+
 A LoRA output records its base model (PEFT's ``base_model_name_or_path``) as the absolute path the base was
 loaded from, and ``run.json`` adds the base's fingerprint; loading refuses an adapter whose base differs.
 """
@@ -19,6 +22,7 @@ from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForImageText
 from transformers.models.auto.modeling_auto import MODEL_FOR_IMAGE_TEXT_TO_TEXT_MAPPING_NAMES
 from transformers.utils import cached_file
 
+from scale_sft.models.gguf import gguf_checkpoint, gguf_source, is_gguf
 from scale_sft.models.processor import load_processor
 
 logger = logging.getLogger(__name__)
@@ -29,7 +33,9 @@ FINGERPRINT_CHUNK = 1 << 20  # bytes read from each end of every weights file
 
 def resolve_model(name_or_path: str) -> str:
     """A local model directory as an absolute path, so a saved reference means the same from any working
-    directory; a hub name unchanged."""
+    directory; a GGUF file as its converted checkpoint folder; a hub name unchanged."""
+    if is_gguf(name_or_path):
+        return str(gguf_checkpoint(name_or_path))
     path = Path(name_or_path).expanduser()
     return str(path.resolve()) if path.exists() else name_or_path
 
@@ -62,9 +68,12 @@ def model_fingerprint(name_or_path: str) -> str | None:
 
 
 def base_model_record(name_or_path: str) -> dict:
-    """What ``run.json`` records about the model a run started from (``base_model``)."""
+    """What ``run.json`` records about the model a run started from (``base_model``); a model converted from
+    a GGUF file adds that file's path, sha256 and quantisation (``gguf``)."""
     path = resolve_model(name_or_path)
-    return {"path": path, "fingerprint": model_fingerprint(path)}
+    record = {"path": path, "fingerprint": model_fingerprint(path)}
+    source = gguf_source(path) if Path(path).is_dir() else None
+    return {**record, "gguf": source} if source else record
 
 
 def _check_adapter_base(adapter: str, base: str) -> None:
@@ -134,7 +143,7 @@ def load_model_and_processor(
     A LoRA checkpoint (a directory with ``adapter_config.json``, as ``train --use_peft`` writes) is loaded
     onto its base model and merged, so every later stage sees a plain model; a base that differs from the one
     recorded in the checkpoint's ``run.json`` is refused. A local path is used as an absolute path, which is
-    what an adapter trained from this model records as its base.
+    what an adapter trained from this model records as its base. A ``.gguf`` file loads as its converted checkpoint.
     """
     torch_dtype = dtype if dtype in (None, "auto") else getattr(torch, dtype)
     kwargs = {
@@ -142,8 +151,9 @@ def load_model_and_processor(
         "trust_remote_code": trust_remote_code,
         "attn_implementation": attn_implementation,
     }
-    model = _load_model(name_or_path, kwargs)
-    processor = load_processor(resolve_model(name_or_path), trust_remote_code, processor_options)
+    path = resolve_model(name_or_path)
+    model = _load_model(path, kwargs)
+    processor = load_processor(path, trust_remote_code, processor_options)
     return model, processor
 
 

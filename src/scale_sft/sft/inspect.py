@@ -18,6 +18,7 @@ import numpy as np
 
 from scale_sft.data.loading import load_cot_dataset
 from scale_sft.data.prepare import prepare_dataset
+from scale_sft.models.loading import resolve_model
 from scale_sft.models.processor import ProcessorArguments, load_processor
 from scale_sft.segments import ANSWER, THINK
 from scale_sft.sft.collator import ScaleSFTCollator
@@ -97,7 +98,7 @@ def inspect_data(
     allow_outside_images: bool = False,
 ) -> dict:
     """Count skips and per-record THINK/ANSWER tokens of ``dataset`` under ``model``'s processor; print them."""
-    processor = load_processor(model, trust_remote_code, processor_options)
+    processor = load_processor(resolve_model(model), trust_remote_code, processor_options)
     raw = load_cot_dataset(dataset, split, allow_outside_images)
     if limit is not None and limit < len(raw):
         raw = raw.select(range(limit))
