@@ -4,12 +4,8 @@ import json
 import sys
 from pathlib import Path
 
-import pytest
-
 sys.path.append(str(Path(__file__).resolve().parents[1] / "experiments"))
 import base_study  # noqa: E402
-
-from scale_sft.sft.sft_config import ScaleSFTConfig  # noqa: E402
 
 
 def test_items_needed_is_the_paired_standard_error_solved_for_n():
@@ -32,10 +28,6 @@ def test_discordance_is_the_share_of_items_one_model_gets_right(tmp_path):
     assert base_study.discordance(tmp_path, [0, 1, 2], "clean", "a", "b") == (0.5 + 0.25) / 2
 
 
-@pytest.mark.skipif(
-    "segment_normalization" not in ScaleSFTConfig.__dataclass_fields__,
-    reason="the study passes segment_normalization to ScaleSFTConfig, which this library does not have yet",
-)
 def test_the_study_runs_at_smoke_budget_and_resumes(tmp_path):
     out, results = tmp_path / "study", tmp_path / "RESULTS_BASE.md"
     argv = [
