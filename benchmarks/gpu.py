@@ -45,6 +45,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import LossShape, rotated  # noqa: E402
 from loss_op import loss_step_fn, make_loss_inputs  # noqa: E402
+from training_step import CountingCollator  # noqa: E402
 
 VARIANTS = ("scale", "vanilla", "trl")
 # (arch, LoRA): the published checkpoints of the paper, then SmolLM2-135M-Instruct
@@ -213,20 +214,6 @@ def dataset(records: list[dict], text_only: bool):
     return datasets.Dataset.from_list(records, features=features)
 
 
-class Counting:
-    """Counts each batch's non-padding and padded positions (the dataloader has no workers here, so collation
-    is part of every variant's step alike)."""
-
-    def __init__(self, inner):
-        self.inner, self.tokens, self.padded = inner, [], []
-
-    def __call__(self, features):
-        batch = self.inner(features)
-        self.tokens.append(int(batch["attention_mask"].sum()))
-        self.padded.append(int(batch["attention_mask"].numel()))
-        return batch
-
-
 def trainer_for(variant: str, model, processor, data, plan: Plan, steps: int, work: Path, group: bool):
     from trl import SFTConfig, SFTTrainer
 
@@ -273,7 +260,8 @@ def measure_training(case, variant: str, plan: Plan, setup: dict, records, steps
     with tempfile.TemporaryDirectory() as tmp:
         data = dataset(records, setup["text_only"])
         trainer = trainer_for(variant, model, setup["processor"], data, plan, plan.warmup + steps, Path(tmp), group)
-        counting = Counting(trainer.data_collator)
+        # collation runs in the main process (no dataloader workers), so it is part of every variant's step alike
+        counting = CountingCollator(trainer.data_collator)
         trainer.data_collator = counting
         ends: list[float] = []
 
