@@ -104,7 +104,8 @@ def run_seed(args: tuple[str, Path, Budget, int]) -> list[dict]:
     """Both pipelines of one seed, each trained (or resumed) and evaluated unless its evaluation exists."""
     import torch
 
-    from scale_sft.demo import run_record
+    from scale_sft.experiments.pipeline import Stage
+    from scale_sft.experiments.stages import run_record
 
     torch.set_num_threads(1)
     model, out, budget, seed = args
@@ -116,7 +117,7 @@ def run_seed(args: tuple[str, Path, Budget, int]) -> list[dict]:
                 print(f"=== seed {seed}: {name} ===", flush=True)
                 train_run(model, data, run_dir, method, budget, seed)
             evaluate_model(str(run_dir), data, run_dir / "eval", budget)
-        rows.append({"seed": seed, **run_record(out / f"seed{seed}", name)})
+        rows.append({"seed": seed, **run_record(out / f"seed{seed}", Stage(name, "sft", loss_method=method))})
     return rows
 
 

@@ -237,3 +237,25 @@ def test_unreadable_or_missing_gguf_files_are_named(tmp_path):
         gguf_checkpoint(junk, cache_dir=tmp_path / "cache")
     with pytest.raises(FileNotFoundError, match="missing.gguf"):
         resolve_model(str(tmp_path / "missing.gguf"))
+
+
+def test_the_real_model_experiment_runs_and_resumes(smollm2_gguf, tmp_path):
+    """``experiments/real_model.py`` at its smoke budget: both pipelines on two seeds, the zero-shot floor and the
+    paired differences written; a second run with ``--resume`` retrains nothing."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    out, results = tmp_path / "out", tmp_path / "RESULTS.md"
+    command = [sys.executable, str(root / "experiments" / "real_model.py"), "--budget", "smoke", "--seeds", "0", "1",
+               "--jobs", "1", "--output_dir", str(out), "--results", str(results), "--gguf", str(smollm2_gguf)]  # fmt: skip
+    first = subprocess.run(command, capture_output=True, text=True, cwd=root)
+    assert first.returncode == 0, first.stderr[-3000:]
+    text = results.read_text()
+    for row in ("| base (zero-shot) |", "| vanilla_sft |", "| scale_sft |", "| accuracy | 0: "):
+        assert row in text
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("seed*/*/run.json")}
+    assert len(stamps) == 4  # two pipelines, two seeds
+    second = subprocess.run([*command, "--resume"], capture_output=True, text=True, cwd=root)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert {p: p.stat().st_mtime_ns for p in out.glob("seed*/*/run.json")} == stamps
