@@ -84,7 +84,7 @@ COMMANDS: dict[str, Command] = {
         "scale_sft.models.tiny:make_tiny_model_command",
     ),
     "make-data": Command(
-        "write a synthetic chain-of-thought dataset (image grids for VLMs, or arithmetic text)",
+        "write a synthetic chain-of-thought dataset (image grids for VLMs, or R1-style text tasks)",
         "scale_sft.data.make_data:make_data_command",
     ),
     "eval": Command(
