@@ -46,15 +46,18 @@ PUBLISHED = {
 }  # fmt: skip
 
 
-def published_config(arch: str, tiny_config, image_settings: bool = True):
+def published_config(arch: str, tiny_config):
     """A copy of ``tiny_config`` (a tiny model's, so its special-token ids fit its tokenizer) at the published
-    checkpoint's sizes, and (``image_settings``) its image settings."""
+    checkpoint's sizes and image settings."""
     _, text, vision = PUBLISHED[arch]
     if arch == "qwen2_text":
         return published_text_config(tiny_config)
     config = copy.deepcopy(tiny_config)
     for key, value in text.items():
         setattr(config.text_config, key, value)
+    if getattr(config.text_config, "layer_types", None) is not None and "layer_types" not in text:
+        # one entry per layer; Qwen2.5-VL and Mistral (llava-hf) use no sliding window
+        config.text_config.layer_types = ["full_attention"] * config.text_config.num_hidden_layers
     for key, value in vision.items():
         setattr(config.vision_config, key, value)
     if arch == "qwen2_5_vl":
@@ -64,8 +67,7 @@ def published_config(arch: str, tiny_config, image_settings: bool = True):
         config.text_config.rope_parameters = {
             "rope_type": "default", "rope_theta": 1e6, "mrope_section": [2 * eighth, 3 * eighth, 3 * eighth]
         }  # fmt: skip
-    if image_settings:
-        published_image_config(arch, config)
+    published_image_config(arch, config)
     return config
 
 
