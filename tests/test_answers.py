@@ -494,3 +494,27 @@ def test_boxed_answers_score_with_the_common_metrics():
         item = score_item(parse_generation(text, answer_format="boxed"), gold, generation)
         assert (item["correct"], item["malformed"], item["consistent"]) == (correct, malformed, consistent)
         assert item["unfinished"] is ("</think>" not in text)
+
+
+@pytest.mark.parametrize(
+    ("text", "answer"),
+    [
+        ("1. 11 - 7 = 4.\n\nSo, Mia has 12 books now.", "12"),  # the last number, not the right one
+        ("<think>2 + 2 = 4</think> It is 3 or 5 cars.", "5"),  # after the reasoning only
+        ("<think>2 + 2 = 4</think> no number", None),
+        ("<think>2 + 2 = 4</think><answer>7</answer> then 9", "7"),  # an answer block wins
+        ("<think>x</think> \\boxed{6}, not 8", "6"),  # then the last box
+        ("It costs 2,500.00 dollars", "2500"),  # spelled canonically
+        ("About 3k of them", None),  # the last number cannot be read exactly: no answer, not the one before
+        ("<think>still 4", None),  # never closed: no answer yet
+    ],
+)
+def test_parse_generation_last_number(text, answer):
+    assert extract_answer(text, answer_format="last_number") == answer
+    assert parse_generation(text, answer_format="last_number").malformed is (answer is None)
+
+
+def test_last_number_format_is_explicit():
+    text = "So, Mia has 4 books now."
+    assert extract_answer(text) is None and extract_answer(text, answer_format="boxed") is None
+    assert is_correct(extract_answer(text, answer_format="last_number"), "4", NUMERIC)

@@ -245,7 +245,8 @@ class EvalArguments:
         default=None,
         metadata={
             "help": "Where the final answer stands: the answer tags, or (boxed, R1 style) the answer tags if any, "
-            "else the last \\boxed{} after the reasoning (default: each record's answer_format field, else tags).",
+            "else the last \\boxed{} after the reasoning, or (last_number, lenient: a zero-shot floor) those, else the "
+            "last number there (default: each record's answer_format field, else tags).",
             "choices": list(ANSWER_FORMATS),
         },
     )
