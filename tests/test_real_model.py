@@ -252,7 +252,8 @@ def test_the_real_model_experiment_runs_and_resumes(smollm2_gguf, tmp_path):
     first = subprocess.run(command, capture_output=True, text=True, cwd=root)
     assert first.returncode == 0, first.stderr[-3000:]
     text = results.read_text()
-    for row in ("| base (zero-shot) |", "| vanilla_sft |", "| scale_sft |", "| accuracy | 0: ", "| accuracy_lenient | 0: "):
+    for row in ("| base (zero-shot) |", "| vanilla_sft |", "| scale_sft |", "| accuracy | 0: ", "| accuracy_lenient | 0: ",
+                "pooled over the seeds (4 paired test items)"):  # two seeds of two test items
         assert row in text
     saved = json.loads((out / "results.json").read_text())
     for row in [saved["base"], *saved["runs"]]:  # the lenient reading only adds answers

@@ -44,6 +44,19 @@ def test_bootstrap_ci_straddles_zero_for_mixed_signs_and_rejects_nothing():
         reproduce.bootstrap_ci([])
 
 
+def test_sign_test_matches_hand_computed_binomial_tails():
+    from scale_sft.stats import sign_test
+
+    assert sign_test(0, 0) == 1.0
+    assert sign_test(3, 0) == pytest.approx(2 / 8)  # P(0 or 3 of 3) = 2 * 1/8
+    assert sign_test(1, 4) == pytest.approx(2 * (1 + 5) / 32)  # 2 * P(X <= 1), X ~ Bin(5, 1/2)
+    assert sign_test(4, 1) == sign_test(1, 4)  # two-sided: symmetric
+    assert sign_test(5, 5) == 1.0  # an even split is capped at 1
+    assert sign_test(2, 18) < 0.001 < sign_test(6, 14)  # 2 * 211 / 2**20 = 4.0e-4; 2 * 60460 / 2**20 = 0.115
+    with pytest.raises(ValueError):
+        sign_test(-1, 2)
+
+
 def test_paired_differences_use_only_seeds_with_both_runs():
     runs = [
         {"seed": 0, "name": "scale_sft", "accuracy": 0.9},

@@ -29,3 +29,15 @@ def paired_differences(runs: list[dict], pipeline: str, baseline: str, metric: s
         for s in seeds
         if (s, pipeline) in by_key and (s, baseline) in by_key
     }
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Exact two-sided sign-test p-value of ``wins`` against ``losses`` (ties left out): the chance, were both
+    equally likely, of a split at least this uneven. Paired items that two models disagree on are its input."""
+    if wins < 0 or losses < 0:
+        raise ValueError("sign_test needs non-negative counts.")
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
