@@ -6,8 +6,8 @@ rewards all call it, so a gold a converter writes reads the same under evaluatio
 
 * **Where the answer stands** (``parse_generation``): after the first ``</think>`` only (the whole text
   without think tags; nowhere while ``<think>`` is open): the last complete answer block there, or in the
-  ``"boxed"`` format, without one, the last complete ``\\boxed{...}`` there; in the lenient ``"last_number"``
-  format, without either, the last number there.
+  ``"boxed"`` format, without one, the last complete ``\\boxed{...}`` there (``"last_number"``, lenient:
+  without either, the last number there).
 * **Answer statements** (``ANSWER_STATEMENT_RE``): ``answer is X``, ``answer: X``, ``answer would be X``.
 * **Numbers** (``numbers_in``): read exactly or not at all. **Option letters** (``normalize_choice``): read
   only where a letter is expected; a hedge is unreadable.
@@ -37,9 +37,7 @@ NUMERIC = "numeric"
 FREE_TEXT = "free_text"
 ANLS = "anls"
 ANSWER_TYPES = (MULTIPLE_CHOICE, NUMERIC, FREE_TEXT, ANLS)
-ANSWER_FORMATS = ("tags", "boxed", "last_number")
-"""Where the final answer stands: an answer block; or else the last ``\\boxed{}``; or else (``last_number``, a
-lenient reading for a model that was never taught the format, never a default) the last number."""
+ANSWER_FORMATS = ("tags", "boxed", "last_number")  # where the final answer stands: ``parse_generation``
 
 # ---------------------------------------------------------------------------------------------------------
 # Where the answer stands.
@@ -82,10 +80,8 @@ class ParsedGeneration:
     with no other opening tag in between; an unclosed ``<think>`` or a bare ``</think>`` gives None, so
     reasoning is never guessed from untagged text. ``answer`` is read from the text after the reasoning only
     (module docstring): the last complete answer block there (a model that revises its answer is graded on
-    the last one), or in the ``"boxed"`` format, without one, the last complete ``\\boxed{...}`` there (in
-    ``"last_number"``, without either, the last number there, ``last_number``). Both
-    are stripped of surrounding whitespace; an empty answer block gives ``""``, not None.
-    """
+    the last one), or, without one, the last complete ``\\boxed{...}`` there (``"boxed"``; ``"last_number"``
+    then the last number). Both are stripped of whitespace; an empty answer block gives ``""``, not None."""
 
     think: str | None
     answer: str | None
@@ -106,10 +102,9 @@ def parse_generation(
     after = text[generation_split(text, tags) :]
     answers = _block_re(tags.answer_start, tags.answer_end).findall(after)
     answer = answers[-1] if answers else None
-    if answer is None and answer_format in ("boxed", "last_number"):
-        answer = last_boxed(after)
-    if answer is None and answer_format == "last_number":
-        answer = last_number(after)
+    if answer is None and answer_format != "tags":
+        boxed = last_boxed(after)
+        answer = boxed if boxed is not None or answer_format == "boxed" else last_number(after)
     return ParsedGeneration(
         think=think.group(1).strip() if think else None,
         answer=answer.strip() if answer is not None else None,
@@ -228,8 +223,7 @@ def numbers_in(text: str) -> list[tuple[int, float | None]]:
 
 
 def last_number(text: str) -> str | None:
-    """The last number of the text, spelled canonically (``format_number``), or None when there is none or it
-    cannot be read exactly: the ``last_number`` answer format, as zero-shot baselines are often scored."""
+    """The last number of the text, canonical, or None (none, or unreadable): a lenient zero-shot reading."""
     found = numbers_in(_clean(text))
     return format_number(found[-1][1]) if found and found[-1][1] is not None else None
 
