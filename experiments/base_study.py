@@ -35,7 +35,14 @@ from reproduce import bootstrap_ci, mean_std, paired_differences
 
 from scale_sft.experiments.base import base_budget, base_dir
 from scale_sft.experiments.pipeline import BaseStage, Budget, Stage, in_training_order, paper_pipelines
-from scale_sft.experiments.stages import base_metrics, build_data, build_model, evaluate_run, pipeline_row
+from scale_sft.experiments.stages import (
+    base_metrics,
+    build_data,
+    build_model,
+    correct_items,
+    evaluate_run,
+    pipeline_row,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 TASK = "imbalanced"
@@ -111,12 +118,6 @@ def run_seed(out: Path, budget: Budget, seed: int, conditions: dict[str, float],
         base["image_gap"] = base["accuracy"] - base["accuracy_blind"]
     rows.append({"seed": seed, "condition": "base", "name": "base (direct answers)", **base})
     return rows
-
-
-def correct_items(run_dir: Path) -> dict[int, bool]:
-    """Which test items the run's final model answered correctly, by record index."""
-    rows = (run_dir / "eval" / "predictions.jsonl").read_text().splitlines()
-    return {json.loads(r)["index"]: json.loads(r)["correct"] for r in rows}
 
 
 def items_needed(discordance: float, difference: float = 0.03, seeds: int = 5, z: float = 2.0) -> int:

@@ -144,14 +144,13 @@ def run_seed(args: tuple[str, Path, Budget, int]) -> list[dict]:
 def discordant_items(out: Path, seeds: list[int]) -> tuple[int, int, int]:
     """Test items, pooled over seeds, that only SCALe-SFT answered correctly, that only vanilla SFT did, and all
     the pairs compared: the item-level evidence that a few seeds' means leave out."""
+    from scale_sft.experiments.stages import correct_items
+
     scale_only = vanilla_only = pairs = 0
     for seed in seeds:
-        correct = {}
-        for name in PIPELINES:
-            rows = (out / f"seed{seed}" / name / "eval" / "predictions.jsonl").read_text().splitlines()
-            correct[name] = {r["index"]: r["correct"] for r in map(json.loads, rows)}
-        for index, scale_right in correct["scale_sft"].items():
-            vanilla_right = correct["vanilla_sft"][index]
+        vanilla = correct_items(out / f"seed{seed}" / "vanilla_sft")
+        for index, scale_right in correct_items(out / f"seed{seed}" / "scale_sft").items():
+            vanilla_right = vanilla[index]
             scale_only += scale_right and not vanilla_right
             vanilla_only += vanilla_right and not scale_right
             pairs += 1
@@ -254,7 +253,7 @@ def main(argv: list[str] | None = None) -> None:
     if not (out / "data").is_dir():
         save_text_dataset(out / "data", budget.n_train, budget.n_test, seed=0, task="word_problems")
     # The base model's evaluation runs beside the seeds, in its own pool: a shared pool would start a further seed
-    # once it finished, and each training process holds about 9 GB (three at once ran out of 24 GB).
+    # once it finished, and each training process holds about 10 GB (three at once ran out of 24 GB).
     with ProcessPoolExecutor(max_workers=1) as floor, ProcessPoolExecutor(max_workers=max(args.jobs, 1)) as pool:
         base = floor.submit(evaluate_base, model, out, budget)
         runs = [row for rows in pool.map(run_seed, [(model, out, budget, s) for s in args.seeds]) for row in rows]

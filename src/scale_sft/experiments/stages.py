@@ -128,6 +128,12 @@ def run_stage(
     evaluate_run(out, data, out / "eval", budget)
 
 
+def correct_items(run_dir: Path) -> dict[int, bool]:
+    """Which test items the run's final model answered correctly, by record index."""
+    rows = map(json.loads, (run_dir / "eval" / "predictions.jsonl").read_text().splitlines())
+    return {r["index"]: r["correct"] for r in rows}
+
+
 def run_record(output_dir: Path, stage: Stage) -> dict:
     """The row of the pipeline ``stage`` ends, read from its files: the evaluation's overall metrics and the
     cost of all its stages (its first stage's cost apart as ``sft_*``)."""
