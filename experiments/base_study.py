@@ -1,8 +1,9 @@
 """The seeded study in the paper's regime: every pipeline fine-tunes a pretrained base, on clean and noisy traces.
 
     .venv/bin/python experiments/base_study.py [--seeds 0 1 2 3 4] [--grpo_seeds 0 1 2] [--noise 0.2]
-        [--normalizations sample step] [--grpo_scale sample] [--image_control blank] [--budget study|smoke]
-        [--output_dir runs/base_study] [--results docs/RESULTS_BASE.md]
+        [--normalizations sample step] [--grpo_scale sample] [--grpo_conditions clean noisy]
+        [--image_control blank] [--budget study|smoke] [--jobs 1] [--output_dir runs/base_study]
+        [--results docs/RESULTS_BASE.md]
 
 Per seed: a tiny model (tokenizer trained on the imbalanced task's corpus) and its pretrained base (a
 ``BaseStage``: vanilla SFT on scene descriptions and direct answers, no traces), built once and shared by every
@@ -10,15 +11,17 @@ condition of the seed. Per trace condition, ``clean`` (no noise) and ``noisy`` (
 carry a wrong intermediate statement or an irrelevant digression, the gold answer kept, as distilled cold-start
 traces do), the seed's dataset and, all from the base: vanilla SFT, SCALe-SFT per normalisation
 (``segment_normalization``: ``sample``, each segment's mean per sample; ``step``, each segment's token mean over
-the optimizer step); on GRPO seeds, GRPO after vanilla SFT and after SCALe-SFT with ``--grpo_scale`` (pick the
-better normalisation from the SFT rows first). Every final model is evaluated on the seed's test split and
-again with ``--image_control`` (the image blanked), so the table shows how much accuracy comes from looking.
+the optimizer step); on GRPO seeds and in ``--grpo_conditions``, GRPO after vanilla SFT and after SCALe-SFT with
+``--grpo_scale`` (pick the better normalisation from the SFT rows first). Every final model is evaluated on
+the seed's test split and again with ``--image_control`` (the image blanked), so the table shows how much
+accuracy comes from looking.
 
 The report gives, per condition, mean ± standard deviation per pipeline, paired differences with percentile
 bootstrap 95% intervals (as ``experiments/reproduce.py``), the base's accuracy answering directly and its
 image-blind gap, and the number of test items the measured disagreement between paired models calls for. The
 study always resumes: every stage with its evaluation on disk is reused, so an interrupted run continues (delete
-``--output_dir`` to start over). The from-scratch study (``experiments/reproduce.py``) gives the scratch rows.
+``--output_dir`` to start over); ``--jobs`` runs the seeds' bases, then each (seed, condition), in that many
+processes. The from-scratch study (``experiments/reproduce.py``) gives the scratch rows.
 """
 
 from __future__ import annotations
@@ -26,8 +29,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
+import os
 import statistics
 import sys
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict
 from pathlib import Path
 
@@ -37,6 +43,7 @@ from scale_sft.experiments.base import base_budget, base_dir
 from scale_sft.experiments.pipeline import BaseStage, Budget, Stage, in_training_order, paper_pipelines
 from scale_sft.experiments.stages import (
     base_metrics,
+    build_base,
     build_data,
     build_model,
     correct_items,
@@ -89,35 +96,112 @@ def evaluate_blind(out: Path, data: Path, budget: Budget, control: str) -> dict:
     return {"accuracy_blind": blind}
 
 
-def run_seed(out: Path, budget: Budget, seed: int, conditions: dict[str, float], args) -> list[dict]:
-    """Every condition and pipeline of one seed (finished stages reused); returns their rows."""
+def blind_gap(row: dict, out: Path, data: Path, budget: Budget, control: str) -> dict:
+    """``row`` with the image-blind accuracy of the model in ``out`` and the gap to its accuracy."""
+    row |= evaluate_blind(out, data, budget, control)
+    if "accuracy_blind" in row:
+        row["image_gap"] = row["accuracy"] - row["accuracy_blind"]
+    return row
+
+
+def prepare_seed(out: Path, budget: Budget, seed: int, control: str) -> dict:
+    """The seed's tiny model and its pretrained base (each built once, reused after); returns the base's row."""
     model = out / "tiny-qwen2_5_vl"
     if not model.is_dir():
         build_model(out, seed, TASK)
-    rows = []
-    for condition, noise in conditions.items():
-        cond_dir = out / condition
-        data = cond_dir / "data"
-        if not data.is_dir():
-            build_data(data, budget, seed, TASK, **({"noise": noise} if noise else {}))
-        grpo_scale = args.grpo_scale if seed in args.grpo_seeds else None
-        for stage in study_pipelines(budget.base, args.normalizations, grpo_scale):
-            row = pipeline_row(
-                cond_dir, stage, model, data, budget, seed, resume=True, label=f"seed {seed} {condition}: "
-            )
-            row |= evaluate_blind(cond_dir / stage.name, data, budget, args.image_control)
-            if "accuracy_blind" in row:
-                row["image_gap"] = row["accuracy"] - row["accuracy_blind"]
-            rows.append({"seed": seed, "condition": condition, **row})
-    base = base_metrics(budget.base, model, seed)
+    build_base(budget.base, model, seed)
     path = base_dir(model, budget.base, seed)
-    base |= evaluate_blind(
-        path, path.with_name(f"{path.name}-data"), base_budget(budget.base), args.image_control
-    )
-    if "accuracy_blind" in base:
-        base["image_gap"] = base["accuracy"] - base["accuracy_blind"]
-    rows.append({"seed": seed, "condition": "base", "name": "base (direct answers)", **base})
+    base = blind_gap(
+        base_metrics(budget.base, model, seed), path, path.with_name(f"{path.name}-data"),
+        base_budget(budget.base), control,
+    )  # fmt: skip
+    return {"seed": seed, "condition": "base", "name": "base (direct answers)", **base}
+
+
+def run_condition(out: Path, budget: Budget, seed: int, condition: str, noise: float, args) -> list[dict]:
+    """Every pipeline of one seed and trace condition, from the seed's base (finished stages reused)."""
+    cond_dir = out / condition
+    data = cond_dir / "data"
+    if not data.is_dir():
+        build_data(data, budget, seed, TASK, **({"noise": noise} if noise else {}))
+    with_grpo = seed in args.grpo_seeds and condition in args.grpo_conditions
+    rows = []
+    for stage in study_pipelines(budget.base, args.normalizations, args.grpo_scale if with_grpo else None):
+        row = pipeline_row(
+            cond_dir, stage, out / "tiny-qwen2_5_vl", data, budget, seed, resume=True,
+            label=f"seed {seed} {condition}: ",
+        )  # fmt: skip
+        rows.append(
+            {
+                "seed": seed,
+                "condition": condition,
+                **blind_gap(row, cond_dir / stage.name, data, budget, args.image_control),
+            }
+        )
     return rows
+
+
+def _job(fn, out: Path, threads: int, *fn_args) -> object:
+    """``fn(out, *fn_args)`` in a worker process: its own CPU threads, its output appended to ``out/log.txt``."""
+    import torch
+
+    torch.set_num_threads(threads)
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / "log.txt", "a") as log:
+        sys.stdout = sys.stderr = log
+        return fn(out, *fn_args)
+
+
+def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
+    """Every seed's rows (per seed: its conditions' pipelines, then its base), in seed order; ``results.json``
+    is rewritten as each piece finishes. With ``--jobs`` > 1, the seeds' bases are built in that many
+    processes at once, then each (seed, condition) runs in its own process as soon as its seed's base is
+    ready, those with GRPO first (the longest); each process gets an equal share of the CPU threads."""
+    output_dir = Path(args.output_dir)
+    done: dict[tuple[int, str], list[dict]] = {}
+
+    def in_order() -> list[dict]:
+        keys = [(s, c) for s in args.seeds for c in (*conditions, "base")]
+        return [row for key in keys for row in done.get(key, [])]
+
+    def finished(key: tuple[int, str], rows: list[dict]) -> None:
+        done[key] = rows
+        (output_dir / "results.json").write_text(json.dumps(in_order(), indent=2))
+
+    def seed_dir(seed: int) -> Path:
+        return output_dir / f"seed{seed}"
+
+    if args.jobs == 1:
+        for seed in args.seeds:
+            base = prepare_seed(seed_dir(seed), budget, seed, args.image_control)
+            for condition, noise in conditions.items():
+                finished(
+                    (seed, condition), run_condition(seed_dir(seed), budget, seed, condition, noise, args)
+                )
+            finished((seed, "base"), [base])
+        return in_order()
+    threads = max((os.cpu_count() or 1) // args.jobs, 1)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pending = {
+            pool.submit(_job, prepare_seed, seed_dir(s), threads, budget, s, args.image_control): (s, "base")
+            for s in args.seeds
+        }
+        while pending:
+            future = next(as_completed(pending))
+            seed, condition = key = pending.pop(future)
+            rows = future.result()
+            finished(key, rows if condition != "base" else [rows])
+            print(f"seed {seed} {condition} done (log: {seed_dir(seed) / 'log.txt'})", flush=True)
+            if condition == "base":
+                for c in sorted(
+                    conditions, key=lambda c: not (seed in args.grpo_seeds and c in args.grpo_conditions)
+                ):
+                    job = pool.submit(
+                        _job, run_condition, seed_dir(seed), threads, budget, seed, c, conditions[c], args
+                    )
+                    pending[job] = (seed, c)
+    return in_order()
 
 
 def items_needed(discordance: float, difference: float = 0.03, seeds: int = 5, z: float = 2.0) -> int:
@@ -219,6 +303,19 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--normalizations", nargs="+", choices=("sample", "step"), default=["sample", "step"])
     parser.add_argument("--grpo_scale", choices=("sample", "step"), default="sample")
+    parser.add_argument(
+        "--grpo_conditions",
+        nargs="+",
+        choices=("clean", "noisy"),
+        default=["clean", "noisy"],
+        help="Trace conditions whose GRPO seeds also run the GRPO pipelines.",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        help="Processes at once (bases, then seed-and-condition pieces), each with an equal share of the CPU.",
+    )
     parser.add_argument("--image_control", choices=("blank", "shuffle", "none"), default="blank")
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="study")
     parser.add_argument("--output_dir", default="runs/base_study")
@@ -234,11 +331,7 @@ def main(argv: list[str] | None = None) -> None:
         [".venv/bin/python experiments/base_study.py", *(argv if argv is not None else sys.argv[1:])]
     )
     print(f"Study: {command}", flush=True)
-    output_dir = Path(args.output_dir)
-    runs = []
-    for seed in args.seeds:
-        runs += run_seed(output_dir / f"seed{seed}", budget, seed, conditions, args)
-        (output_dir / "results.json").write_text(json.dumps(runs, indent=2))
+    runs = run_study(args, budget, conditions)
     text = report(runs, args, budget, command)
     Path(args.results).write_text(text)
     print(text)

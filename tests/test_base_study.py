@@ -62,3 +62,25 @@ def test_the_study_runs_at_smoke_budget_and_resumes(tmp_path):
     base_study.main(argv)  # resumed: nothing is trained again, the same rows come back
     assert (out / "seed0" / "clean" / "scale_sample_sft" / "run.json").stat().st_mtime_ns == stamp
     assert json.loads((out / "results.json").read_text()) == runs
+
+
+def test_pieces_run_in_parallel_processes_and_grpo_runs_only_in_its_conditions(tmp_path):
+    """``--jobs 2``: bases first, then each (seed, condition) in its own process; the rows come back in the order
+    of a one-process run, and GRPO runs only in ``--grpo_conditions`` on ``--grpo_seeds``."""
+    out, results = tmp_path / "study", tmp_path / "RESULTS_BASE.md"
+    argv = ["--seeds", "0", "1", "--grpo_seeds", "1", "--grpo_conditions", "noisy", "--noise", "0.5"]
+    argv += ["--normalizations", "sample", "--budget", "smoke", "--image_control", "none", "--jobs", "2"]
+    base_study.main([*argv, "--output_dir", str(out), "--results", str(results)])
+
+    runs = json.loads((out / "results.json").read_text())
+    sft = ["vanilla_sft", "scale_sample_sft"]
+    grpo = ["vanilla_sft_grpo", "scale_sample_sft_grpo"]
+    expected = []
+    for seed in (0, 1):
+        expected += [(seed, "clean", n) for n in sft]
+        expected += [(seed, "noisy", n) for n in sft + (grpo if seed == 1 else [])]
+        expected += [(seed, "base", "base (direct answers)")]
+    assert [(r["seed"], r["condition"], r["name"]) for r in runs] == expected
+    for seed in (0, 1):  # each piece's output went to its seed's log, not to this process
+        assert "=== seed" in (out / f"seed{seed}" / "log.txt").read_text()
+    assert "vanilla_sft_grpo − vanilla_sft" in results.read_text().split("## noisy")[1]

@@ -85,9 +85,11 @@ def evaluate_run(model: Path, data: Path, out: Path, budget: Budget, **options) 
 def start_model(stage: Stage, model: Path, seed: int) -> Path:
     """The model the first stage of ``stage``'s pipeline starts from: the seed's tiny ``model``, or the
     pipeline's base, built here the first time a pipeline of this seed asks for it and reused after."""
-    base = stage.base
-    if base is None:
-        return model
+    return model if stage.base is None else build_base(stage.base, model, seed)
+
+
+def build_base(base: BaseStage, model: Path, seed: int) -> Path:
+    """The seed's pretrained ``base`` of the tiny ``model``: trained and evaluated the first time, reused after."""
     path = base_dir(model, base, seed)
     if not is_built(path):
         print(f"\n=== base stage {path.name} ===", flush=True)
