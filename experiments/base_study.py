@@ -267,8 +267,35 @@ def condition_section(
     return [*lines, ""]
 
 
+def summary(runs: list[dict], conditions: list[str], stages: tuple[Stage, ...]) -> list[str]:
+    """The conditions table: per comparison and trace condition, the paired accuracy difference with its
+    bootstrap 95% interval and what the interval says (higher or lower when it excludes 0)."""
+    lines = [
+        "## Summary: accuracy, pipeline − baseline (mean over seeds, bootstrap 95% interval)",
+        "",
+        "| pipeline − baseline | " + " | ".join(conditions) + " |",
+        "| --- |" + " --- |" * len(conditions),
+    ]
+    for name, baseline in comparisons(stages):
+        cells = []
+        for condition in conditions:
+            rows = [r for r in runs if r["condition"] == condition]
+            paired = list(paired_differences(rows, name, baseline, "accuracy").values())
+            if not paired:
+                cells.append("-")
+                continue
+            low, high = bootstrap_ci(paired)
+            verdict = "higher" if low > 0 else "lower" if high < 0 else "no clear difference"
+            cells.append(
+                f"{statistics.fmean(paired):+.3f} [{low:+.3f}, {high:+.3f}], {verdict} ({len(paired)} seeds)"
+            )
+        lines.append(f"| {name} − {baseline} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
 def report(runs: list[dict], args, budget: Budget, command: str) -> str:
     stages = study_pipelines(budget.base, args.normalizations, args.grpo_scale)
+    conditions = [c for c in dict.fromkeys(r["condition"] for r in runs) if c != "base"]
     sections = [
         line
         for c in dict.fromkeys(r["condition"] for r in runs)
@@ -286,6 +313,7 @@ def report(runs: list[dict], args, budget: Budget, command: str) -> str:
             "per seed at which the difference in the first column is two item-sampling standard errors, given "
             "the measured share of items the two models disagree on (`items_needed`).",
             "",
+            *summary(runs, conditions, stages),
             *sections,
         ]
     )

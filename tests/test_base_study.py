@@ -28,6 +28,27 @@ def test_discordance_is_the_share_of_items_one_model_gets_right(tmp_path):
     assert base_study.discordance(tmp_path, [0, 1, 2], "clean", "a", "b") == (0.5 + 0.25) / 2
 
 
+def test_summary_gives_each_condition_its_paired_difference_and_what_its_interval_says():
+    stages = base_study.study_pipelines(base_study.BUDGETS["smoke"].base, ["sample"], None)
+    accuracy = {  # (condition, seed): (vanilla, SCALe)
+        ("clean", 0): (0.5, 0.6), ("clean", 1): (0.5, 0.7), ("clean", 2): (0.4, 0.7),  # +0.1, +0.2, +0.3
+        ("noisy", 0): (0.5, 0.4), ("noisy", 1): (0.5, 0.6), ("noisy", 2): (0.5, 0.5),  # -0.1, +0.1, 0
+    }  # fmt: skip
+    runs = [
+        {"condition": c, "seed": s, "name": name, "accuracy": acc}
+        for (c, s), pair in accuracy.items()
+        for name, acc in zip(("vanilla_sft", "scale_sample_sft"), pair, strict=True)
+    ]
+    runs.append({"condition": "base", "seed": 0, "name": "base (direct answers)", "accuracy": 0.9})
+    lines = base_study.summary(runs, ["clean", "noisy"], stages)
+    assert lines[2] == "| pipeline − baseline | clean | noisy |"
+    clean, noisy = lines[4].split(" | ")[1:]
+    assert clean.startswith("+0.200 [") and clean.endswith("], higher (3 seeds)")
+    low, high = (float(x) for x in clean.split("[")[1].split("]")[0].split(", "))
+    assert 0.1 <= low < 0.2 < high <= 0.3  # the bootstrap interval of the mean of +0.1, +0.2, +0.3
+    assert noisy.startswith("+0.000 [") and noisy.endswith("], no clear difference (3 seeds) |")
+
+
 def test_the_study_runs_at_smoke_budget_and_resumes(tmp_path):
     out, results = tmp_path / "study", tmp_path / "RESULTS_BASE.md"
     argv = [
@@ -57,6 +78,7 @@ def test_the_study_runs_at_smoke_budget_and_resumes(tmp_path):
     assert config["loss_method"] == "scale"
     text = results.read_text()
     assert "## clean" in text and "## base" in text and "scale_sample_sft − vanilla_sft" in text
+    assert text.index("## Summary") < text.index("## clean")
 
     stamp = (out / "seed0" / "clean" / "scale_sample_sft" / "run.json").stat().st_mtime_ns
     base_study.main(argv)  # resumed: nothing is trained again, the same rows come back
