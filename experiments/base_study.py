@@ -1,7 +1,7 @@
 """The seeded study in the paper's regime: every pipeline fine-tunes a pretrained base, on clean and noisy traces.
 
     .venv/bin/python experiments/base_study.py [--seeds 0 1 2 3 4] [--grpo_seeds 0 1 2] [--noise 0.2]
-        [--normalizations sample step] [--grpo_scale sample] [--grpo_conditions clean noisy]
+        [--conditions clean noisy] [--normalizations sample step] [--grpo_scale sample] [--grpo_conditions clean noisy]
         [--image_control blank] [--budget study|smoke] [--jobs 1] [--output_dir runs/base_study]
         [--results docs/RESULTS_BASE.md]
 
@@ -20,8 +20,7 @@ The report gives, per condition, mean ± standard deviation per pipeline, paired
 bootstrap 95% intervals (as ``experiments/reproduce.py``), the base's accuracy answering directly and its
 image-blind gap, and the number of test items the measured disagreement between paired models calls for. The
 study always resumes: every stage with its evaluation on disk is reused, so an interrupted run continues (delete
-``--output_dir`` to start over); ``--jobs`` runs the seeds' bases, then each (seed, condition), in that many
-processes. The from-scratch study (``experiments/reproduce.py``) gives the scratch rows.
+``--output_dir`` to start over); ``--jobs`` runs the seeds' bases, then each pipeline, in that many processes. The from-scratch study (``experiments/reproduce.py``) gives the scratch rows.
 """
 
 from __future__ import annotations
@@ -104,12 +103,16 @@ def blind_gap(row: dict, out: Path, data: Path, budget: Budget, control: str) ->
     return row
 
 
-def prepare_seed(out: Path, budget: Budget, seed: int, control: str) -> dict:
-    """The seed's tiny model and its pretrained base (each built once, reused after); returns the base's row."""
+def prepare_seed(out: Path, budget: Budget, seed: int, conditions: dict[str, float], control: str) -> dict:
+    """The seed's tiny model, its pretrained base and each condition's dataset (each built once, reused after);
+    returns the base's row."""
     model = out / "tiny-qwen2_5_vl"
     if not model.is_dir():
         build_model(out, seed, TASK)
     build_base(budget.base, model, seed)
+    for condition, noise in conditions.items():
+        if not (out / condition / "data").is_dir():
+            build_data(out / condition / "data", budget, seed, TASK, **({"noise": noise} if noise else {}))
     path = base_dir(model, budget.base, seed)
     base = blind_gap(
         base_metrics(budget.base, model, seed), path, path.with_name(f"{path.name}-data"),
@@ -118,27 +121,25 @@ def prepare_seed(out: Path, budget: Budget, seed: int, control: str) -> dict:
     return {"seed": seed, "condition": "base", "name": "base (direct answers)", **base}
 
 
-def run_condition(out: Path, budget: Budget, seed: int, condition: str, noise: float, args) -> list[dict]:
-    """Every pipeline of one seed and trace condition, from the seed's base (finished stages reused)."""
-    cond_dir = out / condition
-    data = cond_dir / "data"
-    if not data.is_dir():
-        build_data(data, budget, seed, TASK, **({"noise": noise} if noise else {}))
-    with_grpo = seed in args.grpo_seeds and condition in args.grpo_conditions
-    rows = []
-    for stage in study_pipelines(budget.base, args.normalizations, args.grpo_scale if with_grpo else None):
-        row = pipeline_row(
-            cond_dir, stage, out / "tiny-qwen2_5_vl", data, budget, seed, resume=True,
-            label=f"seed {seed} {condition}: ",
-        )  # fmt: skip
-        rows.append(
-            {
-                "seed": seed,
-                "condition": condition,
-                **blind_gap(row, cond_dir / stage.name, data, budget, args.image_control),
-            }
-        )
-    return rows
+def run_pipeline(out: Path, budget: Budget, seed: int, condition: str, stage: Stage, control: str) -> dict:
+    """The row of the pipeline ``stage`` ends, in one condition of a prepared seed (a finished stage is reused;
+    a GRPO stage needs its SFT stage finished)."""
+    cond_dir, data = out / condition, out / condition / "data"
+    row = pipeline_row(
+        cond_dir,
+        stage,
+        out / "tiny-qwen2_5_vl",
+        data,
+        budget,
+        seed,
+        resume=True,
+        label=f"seed {seed} {condition}: ",
+    )
+    return {
+        "seed": seed,
+        "condition": condition,
+        **blind_gap(row, cond_dir / stage.name, data, budget, control),
+    }
 
 
 def _job(fn, out: Path, threads: int, *fn_args) -> object:
@@ -153,54 +154,87 @@ def _job(fn, out: Path, threads: int, *fn_args) -> object:
 
 
 def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
-    """Every seed's rows (per seed: its conditions' pipelines, then its base), in seed order; ``results.json``
-    is rewritten as each piece finishes. With ``--jobs`` > 1, the seeds' bases are built in that many
-    processes at once, then each (seed, condition) runs in its own process as soon as its seed's base is
-    ready, those with GRPO first (the longest); each process gets an equal share of the CPU threads."""
+    """Every seed's rows (per seed: each condition's pipelines, then its base), in seed order; ``results.json``
+    is rewritten as each piece finishes. With ``--jobs`` > 1, pieces run in that many processes at once, each
+    with an equal share of the CPU threads: first each seed's base and data, then each pipeline as soon as
+    what it starts from is ready (SFT stages that GRPO continues first)."""
     output_dir = Path(args.output_dir)
-    done: dict[tuple[int, str], list[dict]] = {}
+    output_dir.mkdir(parents=True, exist_ok=True)
+    plan = {
+        (seed, condition): study_pipelines(
+            budget.base, args.normalizations,
+            args.grpo_scale if seed in args.grpo_seeds and condition in args.grpo_conditions else None,
+        )
+        for seed in args.seeds
+        for condition in conditions
+    }  # fmt: skip
+    done: dict[tuple[int, str, str], dict] = {}
+
+    def finished(key: tuple[int, str, str], row: dict) -> None:
+        done[key] = row
+        (output_dir / "results.json").write_text(json.dumps(in_order(), indent=2))
 
     def in_order() -> list[dict]:
-        keys = [(s, c) for s in args.seeds for c in (*conditions, "base")]
-        return [row for key in keys for row in done.get(key, [])]
-
-    def finished(key: tuple[int, str], rows: list[dict]) -> None:
-        done[key] = rows
-        (output_dir / "results.json").write_text(json.dumps(in_order(), indent=2))
+        keys = [
+            key
+            for seed in args.seeds
+            for key in [(seed, c, s.name) for c in conditions for s in plan[seed, c]]
+            + [(seed, "base", "base")]
+        ]
+        return [done[key] for key in keys if key in done]
 
     def seed_dir(seed: int) -> Path:
         return output_dir / f"seed{seed}"
 
     if args.jobs == 1:
         for seed in args.seeds:
-            base = prepare_seed(seed_dir(seed), budget, seed, args.image_control)
-            for condition, noise in conditions.items():
-                finished(
-                    (seed, condition), run_condition(seed_dir(seed), budget, seed, condition, noise, args)
-                )
-            finished((seed, "base"), [base])
+            base = prepare_seed(seed_dir(seed), budget, seed, conditions, args.image_control)
+            for condition in conditions:
+                for stage in plan[seed, condition]:
+                    row = run_pipeline(seed_dir(seed), budget, seed, condition, stage, args.image_control)
+                    finished((seed, condition, stage.name), row)
+            finished((seed, "base", "base"), base)
         return in_order()
+
     threads = max((os.cpu_count() or 1) // args.jobs, 1)
-    output_dir.mkdir(parents=True, exist_ok=True)
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        pending = {
-            pool.submit(_job, prepare_seed, seed_dir(s), threads, budget, s, args.image_control): (s, "base")
-            for s in args.seeds
+
+        def submit(seed: int, condition: str, stage: Stage) -> None:
+            job = pool.submit(
+                _job,
+                run_pipeline,
+                seed_dir(seed),
+                threads,
+                budget,
+                seed,
+                condition,
+                stage,
+                args.image_control,
+            )
+            pending[job] = (seed, condition, stage)
+
+        pending: dict = {
+            pool.submit(
+                _job, prepare_seed, seed_dir(seed), threads, budget, seed, conditions, args.image_control
+            ): (seed, "base", None)
+            for seed in args.seeds
         }
         while pending:
             future = next(as_completed(pending))
-            seed, condition = key = pending.pop(future)
-            rows = future.result()
-            finished(key, rows if condition != "base" else [rows])
-            print(f"seed {seed} {condition} done (log: {seed_dir(seed) / 'log.txt'})", flush=True)
-            if condition == "base":
-                for c in sorted(
-                    conditions, key=lambda c: not (seed in args.grpo_seeds and c in args.grpo_conditions)
+            seed, condition, stage = pending.pop(future)
+            finished((seed, condition, stage.name if stage else "base"), future.result())
+            print(
+                f"seed {seed} {condition} {stage.name if stage else ''} done (log: {seed_dir(seed) / 'log.txt'})"
+            )
+            if stage is None:  # the seed is prepared: its SFT stages, those that GRPO continues first
+                firsts = [(c, s) for c in conditions for s in plan[seed, c] if s.trainer == "sft"]
+                for c, s in sorted(
+                    firsts, key=lambda cs: not any(g.after == cs[1] for g in plan[seed, cs[0]])
                 ):
-                    job = pool.submit(
-                        _job, run_condition, seed_dir(seed), threads, budget, seed, c, conditions[c], args
-                    )
-                    pending[job] = (seed, c)
+                    submit(seed, c, s)
+            else:
+                for follow in (s for s in plan[seed, condition] if s.after == stage):
+                    submit(seed, condition, follow)
     return in_order()
 
 
@@ -329,6 +363,13 @@ def main(argv: list[str] | None = None) -> None:
         default=0.2,
         help="Share of noisy traces in the noisy condition; 0: clean only.",
     )
+    parser.add_argument(
+        "--conditions",
+        nargs="+",
+        choices=("clean", "noisy"),
+        default=["clean", "noisy"],
+        help="Trace conditions to run (noisy only with --noise > 0).",
+    )
     parser.add_argument("--normalizations", nargs="+", choices=("sample", "step"), default=["sample", "step"])
     parser.add_argument("--grpo_scale", choices=("sample", "step"), default="sample")
     parser.add_argument(
@@ -354,7 +395,11 @@ def main(argv: list[str] | None = None) -> None:
     if args.grpo_scale not in args.normalizations:
         parser.error("--grpo_scale must be one of --normalizations.")
     budget = BUDGETS[args.budget]
-    conditions = {"clean": 0.0, **({"noisy": args.noise} if args.noise else {})}
+    conditions = {
+        c: 0.0 if c == "clean" else args.noise for c in args.conditions if c == "clean" or args.noise
+    }
+    if not conditions:
+        parser.error("--conditions noisy needs --noise > 0.")
     command = " ".join(
         [".venv/bin/python experiments/base_study.py", *(argv if argv is not None else sys.argv[1:])]
     )

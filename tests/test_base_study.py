@@ -87,7 +87,7 @@ def test_the_study_runs_at_smoke_budget_and_resumes(tmp_path):
 
 
 def test_pieces_run_in_parallel_processes_and_grpo_runs_only_in_its_conditions(tmp_path):
-    """``--jobs 2``: bases first, then each (seed, condition) in its own process; the rows come back in the order
+    """``--jobs 2``: bases first, then each pipeline in its own process; the rows come back in the order
     of a one-process run, and GRPO runs only in ``--grpo_conditions`` on ``--grpo_seeds``."""
     out, results = tmp_path / "study", tmp_path / "RESULTS_BASE.md"
     argv = ["--seeds", "0", "1", "--grpo_seeds", "1", "--grpo_conditions", "noisy", "--noise", "0.5"]
@@ -105,4 +105,6 @@ def test_pieces_run_in_parallel_processes_and_grpo_runs_only_in_its_conditions(t
     assert [(r["seed"], r["condition"], r["name"]) for r in runs] == expected
     for seed in (0, 1):  # each piece's output went to its seed's log, not to this process
         assert "=== seed" in (out / f"seed{seed}" / "log.txt").read_text()
+    grpo_run = json.loads((out / "seed1" / "noisy" / "vanilla_sft_grpo" / "run.json").read_text())
+    assert grpo_run["model"] == str(out / "seed1" / "noisy" / "vanilla_sft")  # started once its SFT stage ended
     assert "vanilla_sft_grpo − vanilla_sft" in results.read_text().split("## noisy")[1]
