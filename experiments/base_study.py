@@ -125,16 +125,8 @@ def run_pipeline(out: Path, budget: Budget, seed: int, condition: str, stage: St
     """The row of the pipeline ``stage`` ends, in one condition of a prepared seed (a finished stage is reused;
     a GRPO stage needs its SFT stage finished)."""
     cond_dir, data = out / condition, out / condition / "data"
-    row = pipeline_row(
-        cond_dir,
-        stage,
-        out / "tiny-qwen2_5_vl",
-        data,
-        budget,
-        seed,
-        resume=True,
-        label=f"seed {seed} {condition}: ",
-    )
+    label = f"seed {seed} {condition}: "
+    row = pipeline_row(cond_dir, stage, out / "tiny-qwen2_5_vl", data, budget, seed, resume=True, label=label)
     return {
         "seed": seed,
         "condition": condition,
@@ -200,7 +192,7 @@ def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
 
         def submit(seed: int, condition: str, stage: Stage) -> None:
-            job = pool.submit(
+            job = (
                 _job,
                 run_pipeline,
                 seed_dir(seed),
@@ -211,7 +203,7 @@ def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
                 stage,
                 args.image_control,
             )
-            pending[job] = (seed, condition, stage)
+            pending[pool.submit(*job)] = (seed, condition, stage)
 
         pending: dict = {
             pool.submit(
@@ -222,15 +214,13 @@ def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
         while pending:
             future = next(as_completed(pending))
             seed, condition, stage = pending.pop(future)
-            finished((seed, condition, stage.name if stage else "base"), future.result())
-            print(
-                f"seed {seed} {condition} {stage.name if stage else ''} done (log: {seed_dir(seed) / 'log.txt'})"
-            )
+            name = stage.name if stage else "base"
+            finished((seed, condition, name), future.result())
+            print(f"seed {seed} {condition} {name} done (log: {seed_dir(seed) / 'log.txt'})", flush=True)
             if stage is None:  # the seed is prepared: its SFT stages, those that GRPO continues first
                 firsts = [(c, s) for c in conditions for s in plan[seed, c] if s.trainer == "sft"]
-                for c, s in sorted(
-                    firsts, key=lambda cs: not any(g.after == cs[1] for g in plan[seed, cs[0]])
-                ):
+                continued = {(c, g.after) for c in conditions for g in plan[seed, c] if g.trainer == "grpo"}
+                for c, s in sorted(firsts, key=lambda cs: cs not in continued):
                     submit(seed, c, s)
             else:
                 for follow in (s for s in plan[seed, condition] if s.after == stage):
