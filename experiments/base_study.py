@@ -38,7 +38,7 @@ from pathlib import Path
 
 from reproduce import bootstrap_ci, mean_std, paired_differences
 
-from scale_sft.experiments.base import base_budget, base_dir
+from scale_sft.experiments.base import base_budget, base_dir, is_built
 from scale_sft.experiments.pipeline import BaseStage, Budget, Stage, in_training_order, paper_pipelines
 from scale_sft.experiments.stages import (
     base_metrics,
@@ -47,6 +47,7 @@ from scale_sft.experiments.stages import (
     build_model,
     correct_items,
     evaluate_run,
+    is_done,
     pipeline_row,
 )
 
@@ -84,12 +85,16 @@ def study_pipelines(base: BaseStage, normalizations: list[str], grpo_scale: str 
     return in_training_order((vanilla, *scale.values(), *grpo))
 
 
+def blind_done(out: Path) -> bool:
+    return (out / "eval_blind" / "metrics.json").is_file()
+
+
 def evaluate_blind(out: Path, data: Path, budget: Budget, control: str) -> dict:
     """The final model of ``out`` scored with ``control`` applied to its images (kept in ``eval_blind``)."""
     if control == "none":
         return {}
     metrics_file = out / "eval_blind" / "metrics.json"
-    if not metrics_file.is_file():
+    if not blind_done(out):
         evaluate_run(out, data, out / "eval_blind", budget, image_control=control)
     blind = json.loads(metrics_file.read_text())["overall"]["accuracy"]
     return {"accuracy_blind": blind}
@@ -178,6 +183,20 @@ def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
     def seed_dir(seed: int) -> Path:
         return output_dir / f"seed{seed}"
 
+    if args.report_only:  # the finished pipelines only: nothing is trained or evaluated
+        for seed in args.seeds:
+            for condition in conditions:
+                for stage in plan[seed, condition]:
+                    out = seed_dir(seed) / condition / stage.name
+                    if is_done(out.parent, stage) and (args.image_control == "none" or blind_done(out)):
+                        row = run_pipeline(seed_dir(seed), budget, seed, condition, stage, args.image_control)
+                        finished((seed, condition, stage.name), row)
+            base = base_dir(seed_dir(seed) / "tiny-qwen2_5_vl", budget.base, seed)
+            if is_built(base) and (args.image_control == "none" or blind_done(base)):
+                finished(
+                    (seed, "base", "base"), prepare_seed(seed_dir(seed), budget, seed, {}, args.image_control)
+                )
+        return in_order()
     if args.jobs == 1:
         for seed in args.seeds:
             base = prepare_seed(seed_dir(seed), budget, seed, conditions, args.image_control)
@@ -331,6 +350,15 @@ def report(runs: list[dict], args, budget: Budget, command: str) -> str:
             "",
             f"Command: `{command}`",
             "",
+            *(
+                [
+                    "Written with `--report_only` from the pipelines finished so far: the `seeds` column counts them, "
+                    "and the command above trains the rest.",
+                    "",
+                ]
+                if args.report_only
+                else []
+            ),
             f"Task `{TASK}`, budget {asdict(budget)}; seeds {args.seeds} (GRPO: {args.grpo_seeds}); noisy traces: "
             f"{args.noise}; image control `{args.image_control}` (`accuracy_blind`; `image_gap` = accuracy − "
             "accuracy_blind); method in the docstring of `experiments/base_study.py`. `items needed`: test items "
@@ -378,6 +406,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--image_control", choices=("blank", "shuffle", "none"), default="blank")
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="study")
     parser.add_argument("--output_dir", default="runs/base_study")
+    parser.add_argument(
+        "--report_only",
+        action="store_true",
+        help="Write the report from the pipelines already finished under --output_dir; train nothing.",
+    )
     parser.add_argument("--results", default=str(ROOT / "docs" / "RESULTS_BASE.md"))
     args = parser.parse_args(argv)
     if not set(args.grpo_seeds) <= set(args.seeds):
@@ -390,9 +423,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     if not conditions:
         parser.error("--conditions noisy needs --noise > 0.")
-    command = " ".join(
-        [".venv/bin/python experiments/base_study.py", *(argv if argv is not None else sys.argv[1:])]
-    )
+    argv = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--report_only"]
+    command = " ".join([".venv/bin/python experiments/base_study.py", *argv])
     print(f"Study: {command}", flush=True)
     runs = run_study(args, budget, conditions)
     text = report(runs, args, budget, command)

@@ -1,6 +1,7 @@
 """The study in the paper's regime (``experiments/base_study.py``): items needed, disagreement, a smoke run."""
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -84,6 +85,15 @@ def test_the_study_runs_at_smoke_budget_and_resumes(tmp_path):
     base_study.main(argv)  # resumed: nothing is trained again, the same rows come back
     assert (out / "seed0" / "clean" / "scale_sample_sft" / "run.json").stat().st_mtime_ns == stamp
     assert json.loads((out / "results.json").read_text()) == runs
+
+    shutil.rmtree(out / "seed0" / "clean" / "scale_sample_sft_grpo" / "eval")  # as if interrupted in its eval
+    base_study.main([*argv, "--report_only"])  # reports what is finished, trains and evaluates nothing
+    assert not (out / "seed0" / "clean" / "scale_sample_sft_grpo" / "eval").exists()
+    assert [r["name"] for r in json.loads((out / "results.json").read_text())] == [
+        r["name"] for r in runs if r["name"] != "scale_sample_sft_grpo"
+    ]
+    text = results.read_text()
+    assert "Written with `--report_only`" in text and "--report_only" not in text.splitlines()[2]
 
 
 def test_pieces_run_in_parallel_processes_and_grpo_runs_only_in_its_conditions(tmp_path):
