@@ -33,7 +33,7 @@ import os
 import statistics
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 from reproduce import bootstrap_ci, mean_std, paired_differences
@@ -89,20 +89,24 @@ def blind_done(out: Path) -> bool:
     return (out / "eval_blind" / "metrics.json").is_file()
 
 
-def evaluate_blind(out: Path, data: Path, budget: Budget, control: str) -> dict:
-    """The final model of ``out`` scored with ``control`` applied to its images (kept in ``eval_blind``)."""
+def evaluate_blind(out: Path, data: Path, budget: Budget, control: str, items: int | None = None) -> dict:
+    """The final model of ``out`` scored with ``control`` applied to its images (kept in ``eval_blind``), on the
+    first ``items`` test items (all of the budget's by default)."""
     if control == "none":
         return {}
     metrics_file = out / "eval_blind" / "metrics.json"
     if not blind_done(out):
-        evaluate_run(out, data, out / "eval_blind", budget, image_control=control)
+        blind_budget = replace(budget, n_test=items) if items else budget
+        evaluate_run(out, data, out / "eval_blind", blind_budget, image_control=control)
     blind = json.loads(metrics_file.read_text())["overall"]["accuracy"]
     return {"accuracy_blind": blind}
 
 
-def blind_gap(row: dict, out: Path, data: Path, budget: Budget, control: str) -> dict:
+def blind_gap(
+    row: dict, out: Path, data: Path, budget: Budget, control: str, items: int | None = None
+) -> dict:
     """``row`` with the image-blind accuracy of the model in ``out`` and the gap to its accuracy."""
-    row |= evaluate_blind(out, data, budget, control)
+    row |= evaluate_blind(out, data, budget, control, items)
     if "accuracy_blind" in row:
         row["image_gap"] = row["accuracy"] - row["accuracy_blind"]
     return row
@@ -126,7 +130,9 @@ def prepare_seed(out: Path, budget: Budget, seed: int, conditions: dict[str, flo
     return {"seed": seed, "condition": "base", "name": "base (direct answers)", **base}
 
 
-def run_pipeline(out: Path, budget: Budget, seed: int, condition: str, stage: Stage, control: str) -> dict:
+def run_pipeline(
+    out: Path, budget: Budget, seed: int, condition: str, stage: Stage, control: str, blind_items: int | None
+) -> dict:
     """The row of the pipeline ``stage`` ends, in one condition of a prepared seed (a finished stage is reused;
     a GRPO stage needs its SFT stage finished)."""
     cond_dir, data = out / condition, out / condition / "data"
@@ -135,7 +141,7 @@ def run_pipeline(out: Path, budget: Budget, seed: int, condition: str, stage: St
     return {
         "seed": seed,
         "condition": condition,
-        **blind_gap(row, cond_dir / stage.name, data, budget, control),
+        **blind_gap(row, cond_dir / stage.name, data, budget, control, blind_items),
     }
 
 
@@ -189,7 +195,15 @@ def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
                 for stage in plan[seed, condition]:
                     out = seed_dir(seed) / condition / stage.name
                     if is_done(out.parent, stage) and (args.image_control == "none" or blind_done(out)):
-                        row = run_pipeline(seed_dir(seed), budget, seed, condition, stage, args.image_control)
+                        row = run_pipeline(
+                            seed_dir(seed),
+                            budget,
+                            seed,
+                            condition,
+                            stage,
+                            args.image_control,
+                            args.blind_items,
+                        )
                         finished((seed, condition, stage.name), row)
             base = base_dir(seed_dir(seed) / "tiny-qwen2_5_vl", budget.base, seed)
             if is_built(base) and (args.image_control == "none" or blind_done(base)):
@@ -202,7 +216,9 @@ def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
             base = prepare_seed(seed_dir(seed), budget, seed, conditions, args.image_control)
             for condition in conditions:
                 for stage in plan[seed, condition]:
-                    row = run_pipeline(seed_dir(seed), budget, seed, condition, stage, args.image_control)
+                    row = run_pipeline(
+                        seed_dir(seed), budget, seed, condition, stage, args.image_control, args.blind_items
+                    )
                     finished((seed, condition, stage.name), row)
             finished((seed, "base", "base"), base)
         return in_order()
@@ -221,6 +237,7 @@ def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
                 condition,
                 stage,
                 args.image_control,
+                args.blind_items,
             )
             pending[pool.submit(*job)] = (seed, condition, stage)
 
@@ -404,6 +421,12 @@ def main(argv: list[str] | None = None) -> None:
         help="Processes at once (bases, then seed-and-condition pieces), each with an equal share of the CPU.",
     )
     parser.add_argument("--image_control", choices=("blank", "shuffle", "none"), default="blank")
+    parser.add_argument(
+        "--blind_items",
+        type=int,
+        default=None,
+        help="Test items of each pipeline's image-blind evaluation (default: all); bases use all.",
+    )
     parser.add_argument("--budget", choices=sorted(BUDGETS), default="study")
     parser.add_argument("--output_dir", default="runs/base_study")
     parser.add_argument(

@@ -95,13 +95,18 @@ def test_the_study_runs_at_smoke_budget_and_resumes(tmp_path):
     text = results.read_text()
     assert "Written with `--report_only`" in text and "--report_only" not in text.splitlines()[2]
 
+    trained = (out / "seed0" / "clean" / "scale_sample_sft_grpo" / "run.json").stat().st_mtime_ns
+    base_study.main(argv)  # trained but not evaluated: evaluated only, not trained again
+    assert (out / "seed0" / "clean" / "scale_sample_sft_grpo" / "run.json").stat().st_mtime_ns == trained
+    assert [r["name"] for r in json.loads((out / "results.json").read_text())] == [r["name"] for r in runs]
+
 
 def test_pieces_run_in_parallel_processes_and_grpo_runs_only_in_its_conditions(tmp_path):
     """``--jobs 2``: bases first, then each pipeline in its own process; the rows come back in the order
     of a one-process run, and GRPO runs only in ``--grpo_conditions`` on ``--grpo_seeds``."""
     out, results = tmp_path / "study", tmp_path / "RESULTS_BASE.md"
     argv = ["--seeds", "0", "1", "--grpo_seeds", "1", "--grpo_conditions", "noisy", "--noise", "0.5"]
-    argv += ["--normalizations", "sample", "--budget", "smoke", "--image_control", "none", "--jobs", "2"]
+    argv += ["--normalizations", "sample", "--budget", "smoke", "--blind_items", "2", "--jobs", "2"]
     base_study.main([*argv, "--output_dir", str(out), "--results", str(results)])
 
     runs = json.loads((out / "results.json").read_text())
@@ -115,6 +120,9 @@ def test_pieces_run_in_parallel_processes_and_grpo_runs_only_in_its_conditions(t
     assert [(r["seed"], r["condition"], r["name"]) for r in runs] == expected
     for seed in (0, 1):  # each piece's output went to its seed's log, not to this process
         assert "=== seed" in (out / f"seed{seed}" / "log.txt").read_text()
+    blind = out / "seed1" / "noisy" / "vanilla_sft" / "eval_blind" / "predictions.jsonl"
+    assert len(blind.read_text().splitlines()) == 2  # --blind_items of the 3 test items
+    assert all(0 <= r["accuracy_blind"] <= 1 and r["image_gap"] == r["accuracy"] - r["accuracy_blind"] for r in runs)
     grpo_run = json.loads((out / "seed1" / "noisy" / "vanilla_sft_grpo" / "run.json").read_text())
     assert grpo_run["model"] == str(out / "seed1" / "noisy" / "vanilla_sft")  # started once its SFT stage ended
     assert "vanilla_sft_grpo − vanilla_sft" in results.read_text().split("## noisy")[1]

@@ -184,7 +184,13 @@ def pipeline_row(
 ) -> dict:
     """Run the stage that ends a pipeline (its earlier stages must have run; its base is built if need be) and
     return the pipeline's row with its accuracy-against-compute curve; with ``resume``, a stage already
-    evaluated is not run again. ``model``: the seed's tiny model."""
-    if not (resume and is_done(output_dir, stage)):
+    evaluated is not run again, and one trained but not evaluated (interrupted) is only evaluated. ``model``: the
+    seed's tiny model."""
+    out = output_dir / stage.name
+    if resume and not is_done(output_dir, stage) and (out / "run.json").is_file():
+        evaluate_run(
+            out, data, out / "eval", budget
+        )  # trained (run.json comes last), its evaluation cut short
+    elif not (resume and is_done(output_dir, stage)):
         run_stage(output_dir, stage, start_model(stage, model, seed), data, budget, seed, label)
     return {**run_record(output_dir, stage), "curve": pipeline_curve(output_dir, stage, data, budget)}
