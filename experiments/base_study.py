@@ -354,7 +354,7 @@ def summary(runs: list[dict], conditions: list[str], stages: tuple[Stage, ...]) 
 
 
 def report(runs: list[dict], args, budget: Budget, command: str) -> str:
-    stages = study_pipelines(budget.base, args.normalizations, args.grpo_scale)
+    stages = study_pipelines(budget.base, args.normalizations, args.grpo_scale if args.grpo_seeds else None)
     conditions = [c for c in dict.fromkeys(r["condition"] for r in runs) if c != "base"]
     sections = [
         line
