@@ -189,24 +189,25 @@ def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
     def seed_dir(seed: int) -> Path:
         return output_dir / f"seed{seed}"
 
+    def pipeline_args(seed: int, condition: str, stage: Stage) -> tuple:
+        """``run_pipeline``'s arguments for one pipeline of the plan."""
+        return seed_dir(seed), budget, seed, condition, stage, args.image_control, args.blind_items
+
+    def evaluated(out: Path) -> bool:
+        return args.image_control == "none" or blind_done(out)
+
     if args.report_only:  # the finished pipelines only: nothing is trained or evaluated
         for seed in args.seeds:
             for condition in conditions:
                 for stage in plan[seed, condition]:
                     out = seed_dir(seed) / condition / stage.name
-                    if is_done(out.parent, stage) and (args.image_control == "none" or blind_done(out)):
-                        row = run_pipeline(
-                            seed_dir(seed),
-                            budget,
-                            seed,
-                            condition,
-                            stage,
-                            args.image_control,
-                            args.blind_items,
+                    if is_done(out.parent, stage) and evaluated(out):
+                        finished(
+                            (seed, condition, stage.name),
+                            run_pipeline(*pipeline_args(seed, condition, stage)),
                         )
-                        finished((seed, condition, stage.name), row)
             base = base_dir(seed_dir(seed) / "tiny-qwen2_5_vl", budget.base, seed)
-            if is_built(base) and (args.image_control == "none" or blind_done(base)):
+            if is_built(base) and evaluated(base):
                 finished(
                     (seed, "base", "base"), prepare_seed(seed_dir(seed), budget, seed, {}, args.image_control)
                 )
@@ -216,10 +217,9 @@ def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
             base = prepare_seed(seed_dir(seed), budget, seed, conditions, args.image_control)
             for condition in conditions:
                 for stage in plan[seed, condition]:
-                    row = run_pipeline(
-                        seed_dir(seed), budget, seed, condition, stage, args.image_control, args.blind_items
+                    finished(
+                        (seed, condition, stage.name), run_pipeline(*pipeline_args(seed, condition, stage))
                     )
-                    finished((seed, condition, stage.name), row)
             finished((seed, "base", "base"), base)
         return in_order()
 
@@ -227,19 +227,8 @@ def run_study(args, budget: Budget, conditions: dict[str, float]) -> list[dict]:
     with ProcessPoolExecutor(args.jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
 
         def submit(seed: int, condition: str, stage: Stage) -> None:
-            job = (
-                _job,
-                run_pipeline,
-                seed_dir(seed),
-                threads,
-                budget,
-                seed,
-                condition,
-                stage,
-                args.image_control,
-                args.blind_items,
-            )
-            pending[pool.submit(*job)] = (seed, condition, stage)
+            out, *rest = pipeline_args(seed, condition, stage)
+            pending[pool.submit(_job, run_pipeline, out, threads, *rest)] = (seed, condition, stage)
 
         pending: dict = {
             pool.submit(
